@@ -1,0 +1,1 @@
+"""The cnncalc HTTP service (FastAPI)."""

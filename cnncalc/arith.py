@@ -1,0 +1,174 @@
+"""Integer arithmetic that works on Python ints and sympy expressions alike.
+
+A *value* is either a plain ``int`` (every symbol it depends on is bound) or a sympy expression
+in positive-integer symbols. Layer rules are written once over these helpers: with every symbol
+bound they run on ints and no sympy work is done; otherwise symbolic values pass through
+(einops-style: decide only what can be decided).
+
+Floors are kept in one canonical form, ``floor(p/q)`` with ``p`` an integer-valued polynomial and
+``q`` a positive integer, and nested floors are collapsed on construction using
+``floor((floor(x) + c) / b) == floor((x + c) / b)`` (integer ``c``, positive integer ``b``) and
+``ceil(a / b) == floor((a + b - 1) / b)`` for integer ``a``. This is why resnet50's last feature
+map reads ``ceiling(H/32)`` and not a five-deep nest.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable
+from typing import Union
+
+import sympy
+
+Value = Union[int, sympy.Expr]
+
+
+@functools.lru_cache(maxsize=4096)
+def sym(name: str) -> sympy.Symbol:
+    """The sympy symbol for a size name: a positive integer."""
+    return sympy.Symbol(name, integer=True, positive=True)
+
+
+def is_num(v: object) -> bool:
+    """True for a plain int (not bool)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def norm(v: Value | sympy.Basic) -> Value:
+    """Turn a sympy integer into an int; leave other expressions alone."""
+    if is_num(v):
+        return v  # type: ignore[return-value]
+    if isinstance(v, sympy.Integer):
+        return int(v)
+    if isinstance(v, sympy.Rational) and not isinstance(v, sympy.Integer):
+        return v
+    if isinstance(v, sympy.Expr) and v.is_Number and v == int(v):
+        return int(v)
+    return v  # type: ignore[return-value]
+
+
+def _int_valued(e: sympy.Expr) -> bool:
+    """Cheap structural test: every term is an integer coefficient times integer-valued factors."""
+    for term in sympy.Add.make_args(e):
+        coeff, rest = term.as_coeff_Mul()
+        if not (coeff.is_Integer):
+            return False
+        if rest != 1 and rest.is_integer is not True:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=65536)
+def _floordiv_sym(a: sympy.Expr, b: int) -> Value:
+    a = sympy.expand(a)
+    if b == 1 and _int_valued(a):
+        return norm(a)
+    floors = [t for t in sympy.Add.make_args(a) if isinstance(t, sympy.floor)]
+    if len(floors) == 1:
+        rest = a - floors[0]
+        if _int_valued(rest):
+            inner = floors[0].args[0]
+            return norm(sympy.floor(sympy.expand(inner + rest) / b))
+    return norm(sympy.floor(a / b))
+
+
+def floordiv(a: Value, b: Value) -> Value:
+    """``a // b`` for a positive divisor ``b``; collapses nested floors."""
+    if is_num(a) and is_num(b):
+        return a // b  # type: ignore[operator]
+    if is_num(b):
+        return _floordiv_sym(sympy.sympify(a), int(b))  # type: ignore[arg-type]
+    return norm(sympy.floor(sympy.sympify(a) / b))
+
+
+def ceildiv(a: Value, b: Value) -> Value:
+    """``ceil(a / b)`` for integer ``a`` and a positive divisor ``b``, as ``(a + b - 1) // b``."""
+    if is_num(a) and is_num(b):
+        return -((-a) // b)  # type: ignore[operator]
+    if is_num(b):
+        return floordiv(a + b - 1, b)  # type: ignore[operator]
+    return norm(sympy.ceiling(sympy.sympify(a) / b))
+
+
+def mod(a: Value, b: Value) -> Value:
+    """``a % b`` (Python semantics for ints; sympy Mod otherwise)."""
+    if is_num(a) and is_num(b):
+        return a % b  # type: ignore[operator]
+    return norm(a - b * floordiv(a, b))  # type: ignore[operator]
+
+
+def vmax(*vals: Value) -> Value:
+    """Maximum; numeric when all are numbers, sympy Max otherwise."""
+    if all(is_num(v) for v in vals):
+        return max(vals)  # type: ignore[type-var]
+    return norm(sympy.Max(*vals))
+
+
+def vmin(*vals: Value) -> Value:
+    """Minimum; numeric when all are numbers, sympy Min otherwise."""
+    if all(is_num(v) for v in vals):
+        return min(vals)  # type: ignore[type-var]
+    return norm(sympy.Min(*vals))
+
+
+def prod(vals: Iterable[Value]) -> Value:
+    """Product in one go (one sympy Mul when anything is symbolic)."""
+    nums = 1
+    syms: list[sympy.Expr] = []
+    for v in vals:
+        if is_num(v):
+            nums *= v  # type: ignore[operator]
+        else:
+            syms.append(v)  # type: ignore[arg-type]
+    if not syms:
+        return nums
+    return norm(sympy.Mul(nums, *syms))
+
+
+def total(vals: Iterable[Value]) -> Value:
+    """Sum in one go: one sympy Add, never repeated ``+=`` (quadratic in sympy)."""
+    nums = 0
+    syms: list[sympy.Expr] = []
+    for v in vals:
+        if is_num(v):
+            nums += v  # type: ignore[operator]
+        else:
+            syms.append(v)  # type: ignore[arg-type]
+    if not syms:
+        return nums
+    return norm(sympy.Add(nums, *syms))
+
+
+def divide_exact(a: Value, b: Value) -> Value:
+    """``a / b`` where the caller knows (or requires) ``b`` divides ``a``."""
+    if is_num(a) and is_num(b):
+        return a // b  # type: ignore[operator]
+    return norm(sympy.sympify(a) / b)
+
+
+def same(a: Value, b: Value) -> bool | None:
+    """Decide ``a == b``: True, False, or None when it depends on the free symbols."""
+    if is_num(a) and is_num(b):
+        return a == b
+    d = sympy.expand(sympy.sympify(a) - b)
+    if d == 0:
+        return True
+    if d.is_Number:
+        return False
+    return None
+
+
+def free_names(v: Value | sympy.Basic) -> set[str]:
+    """Names of the free symbols of a value."""
+    if is_num(v):
+        return set()
+    return {s.name for s in v.free_symbols}  # type: ignore[union-attr]
+
+
+def lcm(*vals: int) -> int:
+    """Least common multiple of positive ints."""
+    out = 1
+    for v in vals:
+        out = out * v // math.gcd(out, v)
+    return out

@@ -1,0 +1,196 @@
+"""Walk the expanded graph in topological order, apply each layer's rules, build the Analysis.
+
+The engine knows nothing about particular layer types: it resolves inputs, calls
+``layer.apply``, checks the result, and records it. Memory totals (peak live activations at
+inference, everything kept for training) come from the liveness of each output along the order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pydantic
+
+from .analysis import Analysis, LayerResult
+from .arith import Value, is_num, norm, prod, vmax
+from .dtypes import DTYPE_BYTES
+from .errors import CnnCalcError
+from .expr import evaluate
+from .graph import INPUT, expand, symbols
+from .layers.base import Ctx, RFAxis, Tensor
+from .schema import Architecture
+
+MAX_BINDING = 10**9
+
+
+def check_bindings(arch: Architecture, bindings: Mapping[str, object] | None) -> dict[str, int]:
+    """Bindings as ints; refuse names the architecture does not have and absurd values."""
+    if not bindings:
+        return {}
+    have = symbols(arch)
+    out: dict[str, int] = {}
+    for k, v in bindings.items():
+        if k not in have:
+            raise CnnCalcError(f"binding for {k!r}, but the architecture's symbols are "
+                               f"{', '.join(have) if have else 'none (every size is a number)'}",
+                               path=["bindings", k], kind="binding")
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise CnnCalcError(f"binding {k} must be an integer, got {v!r}", path=["bindings", k],
+                               kind="binding")
+        if not 1 <= v <= MAX_BINDING:
+            raise CnnCalcError(f"binding {k}={v} is outside 1..{MAX_BINDING}",
+                               path=["bindings", k], kind="binding")
+        out[k] = v
+    return out
+
+
+def run(arch: Architecture, bindings: Mapping[str, int] | None = None) -> Analysis:
+    """Analyse ``arch`` with the given sizes bound (the rest stay symbolic)."""
+    env: dict[str, Value] = dict(check_bindings(arch, bindings))
+    shape = []
+    for i, v in enumerate(arch.input.shape):
+        try:
+            x = evaluate(v, env)
+        except CnnCalcError as e:
+            raise CnnCalcError(e.message, path=["input", "shape", i]) from None
+        if is_num(x) and x < 1:  # type: ignore[operator]
+            raise CnnCalcError(f"input size must be >= 1, got {x}", path=["input", "shape", i])
+        shape.append(x)
+    nd = len(shape) - 2
+    extent = tuple(shape[2:])
+    inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd, axis_map=tuple(range(nd)))
+    nodes = expand(arch, env)
+    tensors: dict[str, Tensor] = {INPUT: inp}
+    notes: list[tuple[str, str, Value, Value]] = []
+    results: list[LayerResult] = []
+    byte = DTYPE_BYTES[arch.input.dtype]
+    for node in nodes:
+        layer = node.layer
+        ins = [tensors[n] for n in node.inputs]
+        lo, hi = layer.n_inputs
+        if not lo <= len(ins) <= hi:
+            raise CnnCalcError(f"{node.type} takes {lo}" + (f" to {hi}" if hi != lo else "")
+                               + f" input(s), got {len(ins)}", layer=node.name,
+                               index=node.index, path=node.path)
+        ctx = Ctx(node.env, node.name, node.index, extent, notes)
+        try:
+            out = layer.apply(ins, ctx)
+        except CnnCalcError as e:
+            raise e.at(node.name, node.index, node.path) from None
+        except (ZeroDivisionError, TypeError, ValueError) as e:  # sympy on degenerate input
+            raise CnnCalcError(f"cannot analyse: {e}", layer=node.name, index=node.index,
+                               path=node.path) from None
+        tensors[node.name] = Tensor(out.shape, out.rf, out.axis_map)
+        n_out = prod(out.shape)
+        results.append(LayerResult(
+            name=node.name, type=node.type, inputs=list(node.inputs), output_shape=out.shape,
+            params=out.params, buffers=out.buffers, macs=out.macs, other_ops=out.other_ops,
+            activations=n_out, receptive_field=out.rf, aliases_input=out.aliases_input,
+            path=node.path))
+    peak, kept = _memory(results, prod(shape), byte)
+    return Analysis(arch=arch, bindings=dict(env), symbols=symbols(arch), input_shape=tuple(shape),
+                    layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,
+                    training_activation_bytes=kept)
+
+
+def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Value, Value]:
+    """Peak live activation bytes at inference and total kept for training.
+
+    Inference: walking the order, a tensor lives from its producer until its last reader has
+    run; at each step the live set plus the new output is a candidate peak. Layers that return
+    their input (identity, dropout, flatten views) allocate nothing and extend its life.
+    Training: the input plus every allocated output, all kept for the backward pass.
+    """
+    owner: dict[str, str] = {INPUT: INPUT}
+    size: dict[str, Value] = {INPUT: n_input}
+    last_use: dict[str, int] = {INPUT: -1}
+    for i, r in enumerate(results):
+        if r.aliases_input and r.inputs:
+            owner[r.name] = owner[r.inputs[0]]
+        else:
+            owner[r.name] = r.name
+            size[r.name] = r.activations
+            last_use[r.name] = i
+        for n in r.inputs:
+            last_use[owner[n]] = i
+    last_use[owner[results[-1].name]] = len(results)
+    live: dict[str, Value] = {INPUT: n_input}
+    sets: list[frozenset[str]] = [frozenset(live)]
+    for i, r in enumerate(results):
+        if owner[r.name] == r.name:
+            live[r.name] = r.activations
+            sets.append(frozenset(live))
+        for n in list(live):
+            if last_use[n] <= i:
+                del live[n]
+    # A live set contained in another can never be the peak: drop it (exact, and keeps the
+    # symbolic Max short).
+    sets = sorted(set(sets), key=len, reverse=True)
+    maximal: list[frozenset[str]] = []
+    for st in sets:
+        if not any(st <= m for m in maximal):
+            maximal.append(st)
+    cands = [_sum(size[n] for n in st) for st in maximal]
+    peak = vmax(*cands) if len(cands) > 1 else cands[0]
+    kept = _sum(size.values())
+    return norm(prod([peak, byte])), norm(prod([kept, byte]))
+
+
+def _sum(vals: object) -> Value:
+    from .arith import total
+    return total(vals)  # type: ignore[arg-type]
+
+
+def parse(obj: object) -> Architecture:
+    """Validate a dict as an Architecture; pydantic errors become one CnnCalcError."""
+    try:
+        return Architecture.model_validate(obj)
+    except pydantic.ValidationError as e:
+        raise from_validation(e, obj) from None
+
+
+def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
+    """The most useful pydantic error, with the layer's name and index and a JSON path."""
+    errors = err.errors(include_url=False)
+
+    def score(e: dict) -> int:  # prefer messages about our expressions and deepest paths
+        msg = str(e.get("msg", ""))
+        return (3 if "expression" in msg else 0) + (1 if e.get("type") != "int_type" else 0) \
+            + len(e.get("loc", ())) // 4
+
+    best = max(errors, key=score)
+    loc = [p for p in best["loc"]]
+    path: list[str | int] = []
+    layer: str | None = None
+    index: int | None = None
+    node: object = raw
+    from .layers import LAYER_CLASSES
+    tags = {c.model_fields["type"].annotation.__args__[0] for c in LAYER_CLASSES} | {"block", "repeat"}  # type: ignore[union-attr]
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+            if isinstance(node, dict):
+                index = part
+                t = node.get("type")
+                layer = str(node.get("name") or f"{t}{part}")
+        elif isinstance(part, str) and part in tags:
+            continue
+        elif isinstance(part, str) and part in ("int", "str", "list[...]", "function-after[_check_expr(), str]") or "[" in str(part):
+            continue
+        else:
+            path.append(part)
+    msg = str(best["msg"]).removeprefix("Value error, ")
+    field = next((p for p in reversed(path) if isinstance(p, str)), None)
+    if best["type"] == "extra_forbidden":
+        msg = f"unknown field {field!r}"
+    elif best["type"] == "missing":
+        msg = f"missing field {field!r}"
+    elif field and field not in ("layers", "body") and not msg.startswith("expression"):
+        msg = f"{field}: {msg}"
+    elif field and msg.startswith("expression"):
+        msg = f"{field}: {msg}"
+    return CnnCalcError(msg, layer=layer, index=index, path=path, kind="schema")

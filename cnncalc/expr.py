@@ -1,0 +1,219 @@
+"""Safe expression strings: a whitelist over Python's ``ast``, never ``eval`` or ``sympify``.
+
+Grammar: integers, names (each a positive-integer size symbol), ``+ - * / // %``, ``**`` with a
+small literal exponent, parentheses, and calls to ``floor``, ``ceil``, ``min``, ``max``.
+Anything else is refused with a :class:`CnnCalcError` before any evaluation. Limits keep the
+work bounded: text length, nesting depth, node count, literal size, exponent size.
+
+An expression compiles once (cached by its text) into a closure that evaluates under an
+environment mapping names to values; with ints for every name it returns an int and does no
+sympy work.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+
+from .arith import Value, ceildiv, floordiv, is_num, mod, norm, sym, vmax, vmin
+from .errors import CnnCalcError
+
+MAX_LENGTH = int(os.environ.get("CNNCALC_MAX_EXPR_LENGTH", "256"))
+MAX_DEPTH = int(os.environ.get("CNNCALC_MAX_EXPR_DEPTH", "16"))
+MAX_NODES = 128
+MAX_LITERAL = 10**12
+MAX_EXPONENT = 8
+MAX_MAGNITUDE = 10**30
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+FUNCTIONS = ("floor", "ceil", "min", "max")
+RESERVED = set(FUNCTIONS) | {"input", "same", "valid"}
+
+Env = Mapping[str, Value]
+Compiled = Callable[[Env], Value]
+
+
+class Expression:
+    """A compiled expression: its text, the names it uses, and an evaluator."""
+
+    __slots__ = ("text", "names", "_fn")
+
+    def __init__(self, text: str, names: frozenset[str], fn: Compiled) -> None:
+        self.text = text
+        self.names = names
+        self._fn = fn
+
+    def __call__(self, env: Env) -> Value:
+        """Evaluate; a name missing from ``env`` becomes a free symbol."""
+        return self._fn(env)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.text!r})"
+
+
+def _fail(text: str, why: str) -> CnnCalcError:
+    return CnnCalcError(f"expression {text!r}: {why}", kind="expression")
+
+
+def _check_magnitude(text: str, v: Value) -> Value:
+    if is_num(v) and abs(v) > MAX_MAGNITUDE:  # type: ignore[arg-type]
+        raise _fail(text, f"a value exceeds 10**30; sizes must be reasonable integers")
+    return v
+
+
+@functools.lru_cache(maxsize=8192)
+def compile_expr(text: str) -> Expression:
+    """Parse and check ``text`` against the whitelist; raise CnnCalcError if it is refused."""
+    if not isinstance(text, str):
+        raise CnnCalcError(f"expected an expression string, got {type(text).__name__}", kind="expression")
+    if len(text) > MAX_LENGTH:
+        raise _fail(text[:40] + "...", f"longer than {MAX_LENGTH} characters")
+    if not text.strip():
+        raise _fail(text, "empty expression")
+    # Bound the nesting before the parser sees it (CPython's parser recurses on brackets).
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _fail(text[:40], f"nested deeper than {MAX_DEPTH} brackets")
+        elif ch in ")]}":
+            depth -= 1
+    if any(ch in text for ch in "'\"\\;\n\r\t`@$"):
+        raise _fail(text, "only integers, size names, + - * / // % **, brackets and "
+                          "floor/ceil/min/max are allowed")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        raise _fail(text, "not a valid arithmetic expression") from None
+    counter = [0]
+    names: set[str] = set()
+    fn = _compile(tree.body, text, counter, names, 0)
+    return Expression(text, frozenset(names), fn)
+
+
+def _compile(node: ast.AST, text: str, counter: list[int], names: set[str], depth: int) -> Compiled:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise _fail(text, f"more than {MAX_NODES} operations")
+    if depth > 2 * MAX_DEPTH:
+        raise _fail(text, "nested too deeply")
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _fail(text, f"only integer literals are allowed, not {v!r}")
+        if v > MAX_LITERAL:
+            raise _fail(text, f"integer literal larger than {MAX_LITERAL}")
+        return lambda env, v=v: v
+    if isinstance(node, ast.Name):
+        name = node.id
+        if not NAME_RE.match(name) or name in RESERVED or "__" in name:
+            raise _fail(text, f"{name!r} is not allowed as a size name")
+        names.add(name)
+        s = sym(name)
+        return lambda env, name=name, s=s: env.get(name, s)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _compile(node.operand, text, counter, names, depth + 1)
+        if isinstance(node.op, ast.USub):
+            return lambda env: norm(-inner(env))
+        return inner
+    if isinstance(node, ast.BinOp):
+        return _binop(node, text, counter, names, depth)
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise _fail(text, "only floor, ceil, min and max may be called")
+        if node.keywords:
+            raise _fail(text, "keyword arguments are not allowed")
+        fname = node.func.id
+        args = [_compile(a, text, counter, names, depth + 1) for a in node.args]
+        if fname in ("floor", "ceil"):
+            if len(args) != 1:
+                raise _fail(text, f"{fname} takes one argument")
+            return _floor_ceil(node.args[0], fname, text, counter, names, depth)
+        if len(args) < 2:
+            raise _fail(text, f"{fname} takes at least two arguments")
+        combine = vmin if fname == "min" else vmax
+        return lambda env: combine(*(a(env) for a in args))
+    raise _fail(text, f"{type(node).__name__} is not allowed; only integers, size names, "
+                      "+ - * / // % **, brackets and floor/ceil/min/max")
+
+
+def _floor_ceil(arg: ast.AST, fname: str, text: str, counter: list[int], names: set[str],
+                depth: int) -> Compiled:
+    """floor(a / b) and ceil(a / b) become exact integer divisions; floor(x) of an integer is x."""
+    if isinstance(arg, ast.BinOp) and isinstance(arg.op, ast.Div):
+        num = _compile(arg.left, text, counter, names, depth + 1)
+        den = _compile(arg.right, text, counter, names, depth + 1)
+        op = floordiv if fname == "floor" else ceildiv
+
+        def div(env: Env) -> Value:
+            b = den(env)
+            _positive_divisor(text, b)
+            return op(num(env), b)
+        return div
+    return _compile(arg, text, counter, names, depth + 1)
+
+
+def _positive_divisor(text: str, b: Value) -> None:
+    if is_num(b) and b <= 0:  # type: ignore[operator]
+        raise _fail(text, "division by zero or by a negative number")
+
+
+def _binop(node: ast.BinOp, text: str, counter: list[int], names: set[str], depth: int) -> Compiled:
+    left = _compile(node.left, text, counter, names, depth + 1)
+    op = node.op
+    if isinstance(op, ast.Pow):
+        if isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Pow):
+            raise _fail(text, "powers of powers are not allowed")
+        e = node.right
+        if isinstance(e, ast.UnaryOp) or not (isinstance(e, ast.Constant) and is_num(e.value)) \
+                or not 0 <= e.value <= MAX_EXPONENT:
+            raise _fail(text, f"an exponent must be a literal integer from 0 to {MAX_EXPONENT}")
+        k = int(e.value)
+        return lambda env: _check_magnitude(text, norm(left(env) ** k))
+    right = _compile(node.right, text, counter, names, depth + 1)
+    if isinstance(op, ast.Add):
+        return lambda env: _check_magnitude(text, norm(left(env) + right(env)))
+    if isinstance(op, ast.Sub):
+        return lambda env: _check_magnitude(text, norm(left(env) - right(env)))
+    if isinstance(op, ast.Mult):
+        return lambda env: _check_magnitude(text, norm(left(env) * right(env)))
+    if isinstance(op, ast.FloorDiv):
+        def fdiv(env: Env) -> Value:
+            b = right(env)
+            _positive_divisor(text, b)
+            return floordiv(left(env), b)
+        return fdiv
+    if isinstance(op, ast.Mod):
+        def fmod(env: Env) -> Value:
+            b = right(env)
+            _positive_divisor(text, b)
+            return mod(left(env), b)
+        return fmod
+    if isinstance(op, ast.Div):
+        def tdiv(env: Env) -> Value:
+            a, b = left(env), right(env)
+            _positive_divisor(text, b)
+            if is_num(a) and is_num(b):
+                if a % b:  # type: ignore[operator]
+                    raise _fail(text, f"{a}/{b} is not an integer; use // or floor()/ceil()")
+                return a // b  # type: ignore[operator]
+            return norm(a / b)  # type: ignore[operator]
+        return tdiv
+    raise _fail(text, f"operator {type(op).__name__} is not allowed")
+
+
+def evaluate(value: int | str, env: Env) -> Value:
+    """An integer field's value (int or expression string) under ``env``."""
+    if is_num(value):
+        return value  # type: ignore[return-value]
+    return compile_expr(value)(env)  # type: ignore[arg-type]
+
+
+def names_in(value: int | str) -> frozenset[str]:
+    """Names an integer field uses (empty for a plain int)."""
+    if isinstance(value, str):
+        return compile_expr(value).names
+    return frozenset()

@@ -1,0 +1,22 @@
+"""One class per layer type; each owns its shape, params, MACs and receptive-field rules."""
+
+from .activation import (GELU, Dropout, Hardswish, Identity, LeakyReLU, ReLU, ReLU6, Sigmoid,
+                         SiLU, Softmax, Tanh)
+from .base import Ctx, LayerBase, Out, RFAxis, Tensor
+from .conv import Conv, ConvTranspose, SeparableConv
+from .dense import Flatten, Linear
+from .merge import Add, Concat, Mul
+from .norm import BatchNorm, GroupNorm, LayerNorm
+from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
+from .resize import Pad, Upsample
+
+LAYER_CLASSES: tuple[type[LayerBase], ...] = (
+    Conv, ConvTranspose, SeparableConv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool,
+    GlobalAvgPool, Linear, Flatten, BatchNorm, LayerNorm, GroupNorm, Dropout, Identity, ReLU,
+    ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, Add, Mul, Concat, Upsample,
+    Pad,
+)
+"""Every concrete layer class, in the order of DESIGN.md section 2."""
+
+__all__ = ["LAYER_CLASSES", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
+    c.__name__ for c in LAYER_CLASSES]

@@ -1,0 +1,159 @@
+"""Convolutions: ``conv``, ``conv_transpose``, ``separable_conv``.
+
+Counting (docs/conventions.md): params are every weight plus the bias; MACs are one
+multiply-accumulate per weight per output position, bias excluded (torchvision's "GFLOPS",
+FlopCounterMode's count / 2); the bias additions are ``other_ops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from ..arith import Value, is_num, norm, prod
+from .base import (Axes, Ctx, IntLike, LayerBase, Out, Padding, RFAxis, Tensor, map_rf,
+                   need_spatial, resolve_padding, rf_of, window_out, window_rf)
+
+
+def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Padding,
+            dilation: Axes, ceil_mode: bool = False) -> tuple[tuple[Value, ...], tuple[RFAxis, ...],
+                                                               tuple[Value, ...]]:
+    """Output spatial size, receptive field and kernel of a sliding window over ``t``."""
+    nd = need_spatial(t, ctx, "this layer")
+    k = ctx.axes(kernel_size, nd, "kernel_size")
+    s = ctx.axes(stride, nd, "stride")
+    d = ctx.axes(dilation, nd, "dilation")
+    k_eff = tuple(norm(di * (ki - 1) + 1) for ki, di in zip(k, d))  # type: ignore[operator]
+    pads = resolve_padding(padding, nd, k_eff, s, t.spatial, ctx)
+    out, rfs = [], []
+    for i in range(nd):
+        pb, pa = pads[i]
+        out.append(window_out(t.spatial[i], k_eff[i], s[i], pb, pa, ceil_mode, ctx, i))
+        r = rf_of(t, i)
+        rfs.append(window_rf(r, k_eff[i], s[i], pb) if r is not None else None)
+    return tuple(out), map_rf(t, rfs), k
+
+
+class Conv(LayerBase):
+    """N-d convolution (``nn.Conv1d/2d/3d``); spatial rank taken from the input."""
+
+    type: Literal["conv"]
+    out_channels: IntLike
+    kernel_size: Axes
+    stride: Axes = 1
+    padding: Padding = 0
+    dilation: Axes = 1
+    groups: IntLike = 1
+    bias: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        c_in = t.channels
+        c_out = ctx.val(self.out_channels, "out_channels")
+        g = ctx.val(self.groups, "groups")
+        cin_g = ctx.divisible(c_in, g, "groups must divide in_channels")
+        ctx.divisible(c_out, g, "groups must divide out_channels")
+        spatial, rf, k = _window(t, ctx, self.kernel_size, self.stride, self.padding,
+                                 self.dilation)
+        shape = (t.shape[0], c_out, *spatial)
+        n_out = prod(shape)
+        weights = prod([*k, cin_g, c_out])
+        return Out(shape=shape, rf=rf, axis_map=t.axis_map,
+                   params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
+                   macs=prod([n_out, *k, cin_g]),
+                   other_ops=n_out if self.bias else 0)
+
+
+class ConvTranspose(LayerBase):
+    """N-d transposed convolution (``nn.ConvTranspose1d/2d/3d``).
+
+    Output length ``(in - 1)*stride - pad_before - pad_after + dilation*(k - 1) + output_padding
+    + 1``. MACs: every input element times every weight of its group,
+    ``N * C_in * prod(in) * (C_out/groups) * prod(k)`` (FlopCounterMode's rule).
+    """
+
+    type: Literal["conv_transpose"]
+    out_channels: IntLike
+    kernel_size: Axes
+    stride: Axes = 1
+    padding: Axes = 0
+    output_padding: Axes = 0
+    dilation: Axes = 1
+    groups: IntLike = 1
+    bias: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        nd = need_spatial(t, ctx, "conv_transpose")
+        c_in = t.channels
+        c_out = ctx.val(self.out_channels, "out_channels")
+        g = ctx.val(self.groups, "groups")
+        ctx.divisible(c_in, g, "groups must divide in_channels")
+        cout_g = ctx.divisible(c_out, g, "groups must divide out_channels")
+        k = ctx.axes(self.kernel_size, nd, "kernel_size")
+        s = ctx.axes(self.stride, nd, "stride")
+        p = ctx.axes(self.padding, nd, "padding", 0)
+        op = ctx.axes(self.output_padding, nd, "output_padding", 0)
+        d = ctx.axes(self.dilation, nd, "dilation")
+        spatial, rfs = [], []
+        from ..arith import ceildiv
+        for i in range(nd):
+            if is_num(op[i]) and is_num(s[i]) and is_num(d[i]) and op[i] >= max(s[i], d[i]):  # type: ignore[operator]
+                raise ctx.error("output_padding must be smaller than stride or dilation")
+            k_eff = norm(d[i] * (k[i] - 1) + 1)  # type: ignore[operator]
+            o = norm((t.spatial[i] - 1) * s[i] - 2 * p[i] + k_eff - 1 + op[i] + 1)  # type: ignore[operator]
+            if is_num(o) and o < 1:  # type: ignore[operator]
+                raise ctx.error(f"output length along spatial axis {i} would be {o}")
+            if not is_num(o):
+                ctx.require("ge", f"output length along spatial axis {i} >= 1", o, 1)
+            spatial.append(o)
+            r = rf_of(t, i)
+            if r is None or r.whole:
+                rfs.append(r)
+                continue
+            # Output position o reads inputs j with j*s = o + p - m*d: at most ceil(k_eff/s) of
+            # them; the input step between neighbouring outputs is 1/s of the input's.
+            rfs.append(RFAxis(size=norm(r.size + (ceildiv(k_eff, s[i]) - 1) * r.stride),  # type: ignore[operator]
+                              stride=norm(r.stride / s[i]),  # type: ignore[operator]
+                              start=norm(r.start + r.stride * ceildiv(norm(p[i] - k_eff + 1), s[i]))))  # type: ignore[operator]
+        shape = (t.shape[0], c_out, *spatial)
+        n_in = t.numel()
+        weights = prod([*k, c_in, cout_g])
+        return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map,
+                   params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
+                   macs=prod([n_in, *k, cout_g]),
+                   other_ops=prod(shape) if self.bias else 0)
+
+
+class SeparableConv(LayerBase):
+    """Depthwise convolution (groups = in_channels, ``depth_multiplier`` filters per channel, no
+    bias) followed by a pointwise 1x1 convolution to ``out_channels`` (with ``bias``), as Keras's
+    SeparableConv. The torch build names them ``NAME.depthwise`` and ``NAME.pointwise``.
+    """
+
+    type: Literal["separable_conv"]
+    out_channels: IntLike
+    kernel_size: Axes
+    stride: Axes = 1
+    padding: Padding = 0
+    dilation: Axes = 1
+    depth_multiplier: IntLike = 1
+    bias: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        c_in = t.channels
+        c_out = ctx.val(self.out_channels, "out_channels")
+        m = ctx.val(self.depth_multiplier, "depth_multiplier")
+        spatial, rf, k = _window(t, ctx, self.kernel_size, self.stride, self.padding,
+                                 self.dilation)
+        mid = prod([c_in, m])
+        shape = (t.shape[0], c_out, *spatial)
+        n_mid = prod([t.shape[0], mid, *spatial])
+        n_out = prod(shape)
+        params = norm(prod([*k, mid]) + prod([mid, c_out]) + (c_out if self.bias else 0))  # type: ignore[operator]
+        macs = norm(prod([n_mid, *k]) + prod([n_out, mid]))  # type: ignore[operator]
+        return Out(shape=shape, rf=rf, axis_map=t.axis_map, params=params, macs=macs,
+                   other_ops=n_out if self.bias else 0, extra={"intermediate": n_mid})

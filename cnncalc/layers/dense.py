@@ -1,0 +1,67 @@
+"""``linear`` (on the last axis, as PyTorch) and ``flatten``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from ..arith import norm, prod
+from .base import Ctx, IntLike, LayerBase, Out, Tensor, whole
+
+
+class Linear(LayerBase):
+    """``nn.Linear`` over the last axis: params ``S_in*S_out + S_out``, MACs one per weight per
+    row (``prod(leading axes) * S_in * S_out``), bias additions in ``other_ops``. A linear layer
+    over a spatial axis sees that whole axis."""
+
+    type: Literal["linear"]
+    out_features: IntLike
+    bias: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        if len(t.shape) < 2:
+            raise ctx.error("linear needs an input with at least 2 axes")
+        s_in = t.shape[-1]
+        s_out = ctx.val(self.out_features, "out_features")
+        shape = (*t.shape[:-1], s_out)
+        rf = list(t.rf)
+        last = len(t.shape) - 3
+        if last >= 0 and t.axis_map and t.axis_map[last] is not None:
+            ax = t.axis_map[last]
+            rf[ax] = whole(ctx, ax)  # type: ignore[index]
+        n_out = prod(shape)
+        return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map,
+                   params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),  # type: ignore[operator]
+                   macs=prod([*t.shape[:-1], s_in, s_out]),
+                   other_ops=n_out if self.bias else 0)
+
+
+class Flatten(LayerBase):
+    """``nn.Flatten(start_dim, end_dim)``: a view; the flattened spatial axes lose their place, so
+    their receptive field becomes the whole input."""
+
+    type: Literal["flatten"]
+    start_dim: int = 1
+    end_dim: int = -1
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        r = len(t.shape)
+        a = self.start_dim + r if self.start_dim < 0 else self.start_dim
+        b = self.end_dim + r if self.end_dim < 0 else self.end_dim
+        if not (0 <= a < r and 0 <= b < r and a <= b):
+            raise ctx.error(f"start_dim {self.start_dim} / end_dim {self.end_dim} do not fit an "
+                            f"input of rank {r}")
+        shape = (*t.shape[:a], prod(t.shape[a:b + 1]), *t.shape[b + 1:])
+        rf = list(t.rf)
+        old: list[int | None] = [None, None, *t.axis_map]  # input axis of every tensor axis
+        if a == b:
+            new = old
+        else:
+            for ax in old[a:b + 1]:
+                if ax is not None:
+                    rf[ax] = whole(ctx, ax)
+            new = [*old[:a], None, *old[b + 1:]]
+        return Out(shape=shape, rf=tuple(rf), axis_map=tuple(new[2:len(shape)]),
+                   aliases_input=True)

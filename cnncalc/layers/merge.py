@@ -1,0 +1,103 @@
+"""Merges: ``add``, ``mul`` (element-wise, NumPy broadcasting) and ``concat`` (along ``dim``).
+
+The receptive field of a merge is the union of its inputs' fields; inputs whose fields have
+different strides give a warning and the smallest stride is kept. Where two symbolic sizes must
+be equal but are not identically so, the condition is recorded as a constraint (solved over
+residues by the engine) instead of failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from ..arith import Value, is_num, norm, prod, same, total, vmax, vmin
+from .base import Ctx, LayerBase, Out, RFAxis, Tensor
+
+
+def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
+    """Per input axis, the smallest field covering every input's field."""
+    out = []
+    for ax in range(len(ins[0].rf)):
+        fields = [t.rf[ax] for t in ins]
+        if any(f.whole for f in fields):
+            out.append(next(f for f in fields if f.whole))
+            continue
+        strides = [f.stride for f in fields]
+        if any(same(strides[0], s) is False for s in strides[1:]):
+            ctx.notes.append(("warn", f"{ctx.name}: inputs have receptive-field strides "
+                              f"{[str(s) for s in strides]} along input axis {ax}; "
+                              "the union uses the smallest", 0, 0))
+        start = vmin(*[f.start for f in fields])
+        end = vmax(*[norm(f.start + f.size) for f in fields])  # type: ignore[operator]
+        out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))  # type: ignore[operator]
+    return tuple(out)
+
+
+def _match(a: Value, b: Value, what: str, ctx: Ctx) -> None:
+    eq = same(a, b)
+    if eq is False:
+        raise ctx.error(f"{what}: {a} != {b}")
+    if eq is None:
+        ctx.require("eq", what, a, b)
+
+
+class _Elementwise(LayerBase):
+    n_inputs: ClassVar[tuple[int, int]] = (2, 64)
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        rank = max(len(t.shape) for t in ins)
+        if any(len(t.shape) != rank for t in ins):
+            raise ctx.error(f"inputs have different ranks {[len(t.shape) for t in ins]}")
+        shape: list[Value] = []
+        for axis in range(rank):
+            sizes = [t.shape[axis] for t in ins]
+            big = [s for s in sizes if not (is_num(s) and s == 1)]
+            if not big:
+                shape.append(1)
+                continue
+            for s in big[1:]:
+                _match(big[0], s, f"inputs differ along axis {axis} (shapes must be equal or 1 "
+                                  "to broadcast)", ctx)
+            shape.append(big[0])
+        n = prod(shape)
+        first = max(ins, key=lambda t: len(t.axis_map))
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axis_map=first.axis_map,
+                   other_ops=prod([len(ins) - 1, n]))
+
+
+class Add(_Elementwise):
+    """Element-wise sum of two or more inputs (residual connections)."""
+
+    type: Literal["add"]
+
+
+class Mul(_Elementwise):
+    """Element-wise product of two or more inputs (gating, squeeze-and-excitation)."""
+
+    type: Literal["mul"]
+
+
+class Concat(LayerBase):
+    """``torch.cat`` along ``dim`` (channels by default); every other axis must match."""
+
+    type: Literal["concat"]
+    dim: int = 1
+    n_inputs: ClassVar[tuple[int, int]] = (1, 64)
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        rank = len(ins[0].shape)
+        if any(len(t.shape) != rank for t in ins):
+            raise ctx.error(f"inputs have different ranks {[len(t.shape) for t in ins]}")
+        d = self.dim + rank if self.dim < 0 else self.dim
+        if not 0 <= d < rank:
+            raise ctx.error(f"dim {self.dim} is out of range for inputs of rank {rank}")
+        shape = list(ins[0].shape)
+        for axis in range(rank):
+            if axis == d:
+                shape[axis] = total(t.shape[axis] for t in ins)
+                continue
+            for t in ins[1:]:
+                _match(ins[0].shape[axis], t.shape[axis],
+                       f"inputs differ along axis {axis} (all but dim {self.dim} must match)", ctx)
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axis_map=ins[0].axis_map)

@@ -1,0 +1,68 @@
+"""Normalisation: ``batch_norm``, ``layer_norm``, ``group_norm``.
+
+Params are the affine scale and shift; batch-norm's running mean and variance are *buffers*,
+reported apart (PyTorch's ``num_batches_tracked`` counter is not counted). ``other_ops`` at
+inference: batch-norm folds into one scale and shift (2 per element); layer- and group-norm
+compute statistics and normalise (7 per element: mean, variance, subtract, scale, affine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import Field
+
+from ..arith import prod
+from .base import Ctx, IntLike, LayerBase, Out, Tensor, elementwise
+
+
+class BatchNorm(LayerBase):
+    """``nn.BatchNorm1d/2d/3d`` over the channel axis: ``2*C`` params, ``2*C`` buffers."""
+
+    type: Literal["batch_norm"]
+    eps: float = 1e-5
+    momentum: float = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        if len(t.shape) < 2:
+            raise ctx.error("batch_norm needs an input [batch, channels, ...]")
+        c = t.channels
+        return elementwise(t, 2, params=prod([2, c]) if self.affine else 0,
+                           buffers=prod([2, c]) if self.track_running_stats else 0)
+
+
+class LayerNorm(LayerBase):
+    """``nn.LayerNorm`` over the last ``normalized_dims`` axes (default: all but the batch);
+    ``2 * prod(normalized shape)`` params with ``elementwise_affine``."""
+
+    type: Literal["layer_norm"]
+    normalized_dims: int | None = Field(None, ge=1, le=4)
+    eps: float = 1e-5
+    elementwise_affine: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        k = self.normalized_dims if self.normalized_dims is not None else len(t.shape) - 1
+        if k >= len(t.shape):
+            raise ctx.error(f"normalized_dims {k} leaves no batch axis in an input of rank "
+                            f"{len(t.shape)}")
+        return elementwise(t, 7, params=prod([2, *t.shape[-k:]]) if self.elementwise_affine else 0)
+
+
+class GroupNorm(LayerBase):
+    """``nn.GroupNorm(num_groups, C)``: ``num_groups`` must divide the channels; ``2*C`` params."""
+
+    type: Literal["group_norm"]
+    num_groups: IntLike
+    eps: float = 1e-5
+    affine: bool = True
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        g = ctx.val(self.num_groups, "num_groups")
+        ctx.divisible(t.channels, g, "num_groups must divide the channels")
+        return elementwise(t, 7, params=prod([2, t.channels]) if self.affine else 0)

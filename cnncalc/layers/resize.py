@@ -1,0 +1,81 @@
+"""``upsample`` (nearest or (bi/tri)linear, by ``scale_factor`` or ``size``) and ``pad`` (zeros).
+
+No params, no MACs. ``other_ops``: nearest copies (0); linear modes read ``2**d`` neighbours per
+output element and weight them (``2**d`` multiply-adds counted as ops).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import model_validator
+
+from ..arith import Value, floordiv, is_num, norm, prod
+from .base import Axes, Ctx, IntLike, LayerBase, Out, Padding, RFAxis, Tensor, map_rf, need_spatial, rf_of
+
+
+class Upsample(LayerBase):
+    """``nn.Upsample``: output ``in * scale_factor`` (integer factors) or a given ``size``."""
+
+    type: Literal["upsample"]
+    scale_factor: Axes | None = None
+    size: Axes | None = None
+    mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
+    align_corners: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Upsample":
+        if (self.scale_factor is None) == (self.size is None):
+            raise ValueError("give exactly one of scale_factor and size")
+        return self
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        nd = need_spatial(t, ctx, "upsample")
+        want = {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3}[self.mode]
+        if want is not None and want != nd:
+            raise ctx.error(f"mode {self.mode!r} needs {want} spatial axes, the input has {nd}")
+        if self.size is not None:
+            out = ctx.axes(self.size, nd, "size")
+        else:
+            f = ctx.axes(self.scale_factor, nd, "scale_factor")
+            out = tuple(norm(n * fi) for n, fi in zip(t.spatial, f))  # type: ignore[operator]
+        rfs: list[RFAxis | None] = []
+        for i in range(nd):
+            r = rf_of(t, i)
+            if r is None or r.whole:
+                rfs.append(r)
+                continue
+            step = norm(r.stride * t.spatial[i] / out[i])  # type: ignore[operator]
+            extra = 0 if self.mode == "nearest" else r.stride
+            rfs.append(RFAxis(size=norm(r.size + extra), stride=step, start=r.start))
+        shape = (t.shape[0], t.channels, *out)
+        ops = 0 if self.mode == "nearest" else prod([2 ** nd, *shape])
+        return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map, other_ops=ops)
+
+
+class Pad(LayerBase):
+    """Zero padding of the spatial axes (``F.pad``): same forms as a conv's ``padding`` except
+    ``"same"``/``"valid"``."""
+
+    type: Literal["pad"]
+    padding: Padding
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        from .base import resolve_padding
+        t = ins[0]
+        nd = need_spatial(t, ctx, "pad")
+        if isinstance(self.padding, str) and self.padding in ("same", "valid"):
+            raise ctx.error("pad takes explicit sizes, not 'same' or 'valid'")
+        pads = resolve_padding(self.padding, nd, (1,) * nd, (1,) * nd, t.spatial, ctx)
+        out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads))  # type: ignore[operator]
+        rfs: list[RFAxis | None] = []
+        for i in range(nd):
+            r = rf_of(t, i)
+            rfs.append(r if r is None or r.whole else
+                       RFAxis(size=r.size, stride=r.stride, start=norm(r.start - pads[i][0] * r.stride)))  # type: ignore[operator]
+        return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axis_map=t.axis_map)
+
+
+_ = (Value, floordiv, is_num, IntLike)

@@ -1,0 +1,397 @@
+"""Build an architecture as a ``torch.nn.Module`` (torch is imported lazily, only here).
+
+Module names equal layer names: a dotted name ``layer1.0.conv1`` becomes nested containers, so
+``named_modules()`` and ``FlopCounterMode``'s per-module table read like torchvision's. Every
+layer type has a builder in ``BUILDERS`` (a test checks the union is covered). Shapes come from
+cnncalc's own analysis of the same architecture under the same bindings, which must bind every
+size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .analysis import Analysis
+from .arith import is_num
+from .errors import CnnCalcError
+from .graph import INPUT, expand
+from .layers.base import Ctx, resolve_padding
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+INSTALL_HINT = ("PyTorch is not installed: pip install 'cnncalc[torch]' (or pip install "
+                "torch==2.13.0 for the CPU build)")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise CnnCalcError(INSTALL_HINT, kind="dependency") from None
+    return torch
+
+
+Builder = Callable[[Any, Ctx, list[tuple[int, ...]], tuple[int, ...]], "nn.Module"]
+BUILDERS: dict[str, Builder] = {}
+
+
+def builder(*types: str) -> Callable[[Builder], Builder]:
+    def reg(fn: Builder) -> Builder:
+        for t in types:
+            BUILDERS[t] = fn
+        return fn
+    return reg
+
+
+def _ints(vals: Any) -> tuple[int, ...]:
+    out = tuple(vals)
+    if not all(is_num(v) for v in out):
+        raise CnnCalcError(f"sizes {out} are not all bound; bind every symbol to build in torch")
+    return out  # type: ignore[return-value]
+
+
+def _pads(layer: Any, ctx: Ctx, ins: tuple[int, ...], k: tuple[int, ...],
+          s: tuple[int, ...], d: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    return tuple((int(a), int(b)) for a, b in resolve_padding(layer.padding, len(k), k_eff, s,
+                                                              ins[2:], ctx))
+
+
+def _flat_pad(pads: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
+    """F.pad order: last axis first, (before, after) each."""
+    out: list[int] = []
+    for b, a in reversed(pads):
+        out += [b, a]
+    return tuple(out)
+
+
+def _nn() -> Any:
+    return _torch().nn
+
+
+def _padded(cls: Any, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> Any:
+    """An instance-compatible subclass of ``cls`` that pads explicitly before its forward (for
+    asymmetric and TensorFlow-style 'same' padding); parameters keep their names."""
+    F = _torch().nn.functional
+    flat = _flat_pad(pads)
+
+    class Padded(cls):  # type: ignore[misc,valid-type]
+        def forward(self, x: Any) -> Any:
+            return super().forward(F.pad(x, flat, value=value))
+    Padded.__name__ = f"Padded{cls.__name__}"
+    return Padded
+
+
+@builder("conv")
+def _conv(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    x = ins[0]
+    nd = len(x) - 2
+    k = _ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
+    s = _ints(ctx.axes(layer.stride, nd, "stride"))
+    d = _ints(ctx.axes(layer.dilation, nd, "dilation"))
+    g = int(ctx.val(layer.groups, "groups"))  # type: ignore[arg-type]
+    pads = _pads(layer, ctx, x, k, s, d)
+    cls = getattr(_nn(), f"Conv{nd}d")
+    if all(b == a for b, a in pads):
+        return cls(x[1], out[1], k, s, tuple(b for b, _ in pads), d, g, layer.bias)
+    return _padded(cls, pads)(x[1], out[1], k, s, 0, d, g, layer.bias)
+
+
+@builder("conv_transpose")
+def _conv_t(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    x = ins[0]
+    nd = len(x) - 2
+    ax = lambda f, n, m=1: _ints(ctx.axes(getattr(layer, f), nd, n, m))  # noqa: E731
+    cls = getattr(_nn(), f"ConvTranspose{nd}d")
+    return cls(x[1], out[1], ax("kernel_size", "kernel_size"), ax("stride", "stride"),
+               ax("padding", "padding", 0), ax("output_padding", "output_padding", 0),
+               int(ctx.val(layer.groups, "groups")), layer.bias,  # type: ignore[arg-type]
+               ax("dilation", "dilation"))
+
+
+@builder("separable_conv")
+def _separable(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    nn = _nn()
+    x = ins[0]
+    nd = len(x) - 2
+    k = _ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
+    s = _ints(ctx.axes(layer.stride, nd, "stride"))
+    d = _ints(ctx.axes(layer.dilation, nd, "dilation"))
+    m = int(ctx.val(layer.depth_multiplier, "depth_multiplier"))  # type: ignore[arg-type]
+    pads = _pads(layer, ctx, x, k, s, d)
+    cls = getattr(nn, f"Conv{nd}d")
+    if all(b == a for b, a in pads):
+        dw = cls(x[1], x[1] * m, k, s, tuple(b for b, _ in pads), d, x[1], False)
+    else:
+        dw = _padded(cls, pads)(x[1], x[1] * m, k, s, 0, d, x[1], False)
+    seq = nn.Sequential()
+    seq.add_module("depthwise", dw)
+    seq.add_module("pointwise", cls(x[1] * m, out[1], 1, bias=layer.bias))
+    return seq
+
+
+def _pool(kind: str) -> Builder:
+    def build(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+        x = ins[0]
+        nd = len(x) - 2
+        k = _ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
+        s = _ints(ctx.axes(layer.stride if layer.stride is not None else layer.kernel_size, nd,
+                           "stride"))
+        d = _ints(ctx.axes(getattr(layer, "dilation", 1), nd, "dilation"))
+        pads = _pads(layer, ctx, x, k, s, d)
+        sym = all(b == a for b, a in pads)
+        p = tuple(b for b, _ in pads) if sym else 0
+        cls = getattr(_nn(), f"{kind}Pool{nd}d")
+        if kind == "Max":
+            args: tuple[Any, ...] = (k, s, p, d, False, layer.ceil_mode)
+            fill = float("-inf")
+        else:
+            if not sym and not layer.count_include_pad:
+                raise CnnCalcError("asymmetric avg_pool padding with count_include_pad=false "
+                                   "has no PyTorch equivalent", layer=ctx.name)
+            args, fill = (k, s, p, layer.ceil_mode, layer.count_include_pad), 0.0
+        return cls(*args) if sym else _padded(cls, pads, fill)(*args)
+    return build
+
+
+BUILDERS["max_pool"] = _pool("Max")
+BUILDERS["avg_pool"] = _pool("Avg")
+
+
+@builder("adaptive_avg_pool", "adaptive_max_pool")
+def _adaptive(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    nd = len(ins[0]) - 2
+    kind = "Avg" if layer.type == "adaptive_avg_pool" else "Max"
+    return getattr(_nn(), f"Adaptive{kind}Pool{nd}d")(out[2:])
+
+
+@builder("global_avg_pool")
+def _global(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    nn = _nn()
+    nd = len(ins[0]) - 2
+    pool = getattr(nn, f"AdaptiveAvgPool{nd}d")(1)
+    return pool if layer.keepdim else nn.Sequential(pool, nn.Flatten(1))
+
+
+@builder("linear")
+def _linear(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().Linear(ins[0][-1], out[-1], layer.bias)
+
+
+@builder("flatten")
+def _flatten(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().Flatten(layer.start_dim, layer.end_dim)
+
+
+@builder("batch_norm")
+def _bn(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    nd = max(len(ins[0]) - 2, 1)
+    return getattr(_nn(), f"BatchNorm{nd}d")(ins[0][1], layer.eps, layer.momentum, layer.affine,
+                                             layer.track_running_stats)
+
+
+@builder("layer_norm")
+def _ln(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    k = layer.normalized_dims if layer.normalized_dims is not None else len(ins[0]) - 1
+    return _nn().LayerNorm(ins[0][-k:], layer.eps, layer.elementwise_affine)
+
+
+@builder("group_norm")
+def _gn(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().GroupNorm(int(ctx.val(layer.num_groups, "num_groups")), ins[0][1],  # type: ignore[arg-type]
+                           layer.eps, layer.affine)
+
+
+@builder("dropout")
+def _dropout(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().Dropout(layer.p)
+
+
+_SIMPLE = {"identity": "Identity", "relu": "ReLU", "relu6": "ReLU6", "silu": "SiLU",
+           "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "Hardswish"}
+
+
+@builder(*_SIMPLE)
+def _simple(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return getattr(_nn(), _SIMPLE[layer.type])()
+
+
+@builder("leaky_relu")
+def _leaky(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().LeakyReLU(layer.negative_slope)
+
+
+@builder("gelu")
+def _gelu(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().GELU(layer.approximate)
+
+
+@builder("softmax")
+def _softmax(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _nn().Softmax(layer.dim)
+
+
+def _merge_module(kind: str, dim: int = 1) -> Any:
+    nn, torch = _nn(), _torch()
+
+    class Merge(nn.Module):  # type: ignore[misc]
+        """Element-wise sum or product, or concatenation, of the inputs."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind, self.dim = kind, dim
+
+        def forward(self, *xs: Any) -> Any:
+            if self.kind == "concat":
+                return torch.cat(xs, self.dim)
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x if self.kind == "add" else out * x
+            return out
+
+        def extra_repr(self) -> str:
+            return f"{self.kind}" + (f", dim={self.dim}" if self.kind == "concat" else "")
+    return Merge()
+
+
+@builder("add", "mul")
+def _merge(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _merge_module(layer.type)
+
+
+@builder("concat")
+def _concat(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    return _merge_module("concat", layer.dim)
+
+
+@builder("upsample")
+def _upsample(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    align = layer.align_corners if layer.mode != "nearest" else None
+    return _nn().Upsample(size=out[2:], mode=layer.mode, align_corners=align)
+
+
+@builder("pad")
+def _pad(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
+    nn = _nn()
+    F = _torch().nn.functional
+    nd = len(ins[0]) - 2
+    pads = tuple((int(a), int(b)) for a, b in resolve_padding(layer.padding, nd, (1,) * nd,
+                                                              (1,) * nd, ins[0][2:], ctx))
+    flat = _flat_pad(pads)
+
+    class ZeroPad(nn.Module):  # type: ignore[misc]
+        """Zero padding of the spatial axes."""
+
+        def forward(self, x: Any) -> Any:
+            return F.pad(x, flat)
+
+        def extra_repr(self) -> str:
+            return f"padding={pads}"
+    return ZeroPad()
+
+
+def _attach(root: Any, name: str, module: Any) -> None:
+    nn = _nn()
+    parts = name.split(".")
+    node = root
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        child = node._modules.get(part)
+        if last:
+            if child is not None:
+                raise CnnCalcError(f"the name {name!r} is also the prefix of another layer's "
+                                   "name; torch cannot nest a module under a layer", layer=name)
+            try:
+                node.add_module(part, module)
+            except (KeyError, ValueError) as e:
+                raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
+                                   layer=name) from None
+            return
+        if child is None:
+            child = nn.Module()
+            try:
+                node.add_module(part, child)
+            except (KeyError, ValueError) as e:
+                raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
+                                   layer=name) from None
+        elif type(child) is not nn.Module:
+            raise CnnCalcError(f"the layer {'.'.join(parts[:i + 1])!r} is also used as a prefix "
+                               f"of {name!r}", layer=name)
+        node = child
+
+
+def to_torch(arch: Any, bindings: Mapping[str, int] | None = None) -> nn.Module:
+    """The architecture as an ``nn.Module`` (eval mode), every size bound by ``bindings``."""
+    from .api import analyze, load
+    a = load(arch)
+    an = analyze(a, bindings)
+    if an.free_symbols:
+        raise CnnCalcError(f"bind every symbol to build in torch; unbound: "
+                           f"{', '.join(an.free_symbols)}", kind="binding")
+    return build(an)
+
+
+def build(an: Analysis) -> nn.Module:
+    """The torch module for an analysis with every size bound."""
+    torch = _torch()
+    nodes = expand(an.arch, dict(an.bindings))
+    shapes: dict[str, tuple[int, ...]] = {INPUT: _ints(an.input_shape)}
+    for r in an.layers:
+        shapes[r.name] = _ints(r.output_shape)
+    extent = tuple(an.input_shape[2:])
+    net = Network()
+    plan = []
+    for node in nodes:
+        fn = BUILDERS.get(node.type)
+        if fn is None:  # pragma: no cover - guarded by a test over the union
+            raise CnnCalcError(f"no torch builder for layer type {node.type!r}", layer=node.name)
+        ctx = Ctx(node.env, node.name, node.index, extent, [])
+        module = fn(node.layer, ctx, [shapes[i] for i in node.inputs], shapes[node.name])
+        _attach(net, node.name, module)
+        plan.append((node.name, tuple(node.inputs), module))
+    net.set_plan(plan)
+    net.eval()
+    del torch
+    return net
+
+
+def _network_class() -> Any:
+    nn = _nn()
+
+    class Network(nn.Module):  # type: ignore[misc]
+        """Runs the layers in topological order; frees each output after its last reader."""
+
+        def set_plan(self, plan: list[tuple[str, tuple[str, ...], Any]]) -> None:
+            last: dict[str, int] = {}
+            for i, (_, ins, _) in enumerate(plan):
+                for n in ins:
+                    last[n] = i
+            object.__setattr__(self, "_plan", plan)
+            object.__setattr__(self, "_free", [
+                [n for n in set(ins) if last[n] == i] for i, (_, ins, _) in enumerate(plan)])
+
+        def forward(self, x: Any) -> Any:
+            vals = {INPUT: x}
+            out = x
+            for (name, ins, module), free in zip(self._plan, self._free):
+                out = module(*[vals[n] for n in ins])
+                vals[name] = out
+                for n in free:
+                    if n != name:
+                        vals.pop(n, None)
+            return out
+    return Network
+
+
+def Network() -> Any:  # noqa: N802 - a factory that looks like the class it makes
+    """A new, empty network module (the class is made on first use, importing torch)."""
+    global _NETWORK
+    if _NETWORK is None:
+        _NETWORK = _network_class()
+    return _NETWORK()
+
+
+_NETWORK: Any = None
