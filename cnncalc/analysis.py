@@ -287,8 +287,10 @@ class Analysis:
                 out[q] = np.full(n, v, dtype=np.int64)
                 continue
             fn = compile_int(v)
-            approx = fn({k: c.astype(np.float64) for k, c in cols.items()})
-            if np.any(np.abs(approx) > 2.0**62):
+            # Totals never decrease as a size grows, so the value at the largest bindings
+            # bounds them all: int64 when that fits, exact Python ints otherwise.
+            top = fn({k: int(c.max()) if c.size else 1 for k, c in cols.items()})
+            if abs(top) >= 2**62:
                 out[q] = fn({k: c.astype(object) for k, c in cols.items()})
             else:
                 out[q] = fn(cols)

@@ -59,18 +59,52 @@ def _int_valued(e: sympy.Expr) -> bool:
     return True
 
 
+def _den(e: sympy.Expr) -> int:
+    """Least common denominator of the rational coefficients of ``e``."""
+    out = 1
+    for t in sympy.Add.make_args(e):
+        q = int(t.as_coeff_Mul()[0].q)
+        out = out * q // math.gcd(out, q)
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _canon_floor(arg: sympy.Expr) -> Value:
+    """``floor(arg)`` in display form: ``ceiling(P/q) + c`` when ``arg = (P + q - 1)/q + c``."""
+    arg = sympy.expand(arg)
+    const = arg.as_coeff_Add()[0]
+    rest = arg - const
+    q = _den(arg)
+    if q > 1 and rest != 0:
+        m = int(const * q)
+        if (m + 1) % q == 0:
+            return norm(sympy.ceiling(rest) + (m + 1) // q - 1)
+    return norm(sympy.floor(arg))
+
+
+def _as_floor_arg(t: sympy.Expr) -> sympy.Expr | None:
+    """The argument ``a`` with ``t == floor(a)`` for a floor or an exact-rational ceiling."""
+    if isinstance(t, sympy.floor):
+        return t.args[0]  # type: ignore[no-any-return]
+    if isinstance(t, sympy.ceiling):
+        x = sympy.expand(t.args[0])
+        q = _den(x)
+        return x + sympy.Rational(q - 1, q)  # ceiling(P/q) == floor((P + q - 1)/q)
+    return None
+
+
 @functools.lru_cache(maxsize=65536)
 def _floordiv_sym(a: sympy.Expr, b: int) -> Value:
     a = sympy.expand(a)
     if b == 1 and _int_valued(a):
         return norm(a)
-    floors = [t for t in sympy.Add.make_args(a) if isinstance(t, sympy.floor)]
-    if len(floors) == 1:
-        rest = a - floors[0]
-        if _int_valued(rest):
-            inner = floors[0].args[0]
-            return norm(sympy.floor(sympy.expand(inner + rest) / b))
-    return norm(sympy.floor(a / b))
+    special = [t for t in sympy.Add.make_args(a) if isinstance(t, (sympy.floor, sympy.ceiling))]
+    if len(special) == 1:
+        rest = a - special[0]
+        inner = _as_floor_arg(special[0])
+        if inner is not None and _int_valued(rest):
+            return _canon_floor(sympy.expand(inner + rest) / b)
+    return _canon_floor(a / b)
 
 
 def floordiv(a: Value, b: Value) -> Value:

@@ -103,23 +103,12 @@ def compile_int(e: sympy.Expr) -> Fn:
 
 
 def pretty(e: Any) -> str:
-    """Readable text: ``floor((x + q - 1)/q)`` is shown as ``ceiling(x/q)``."""
+    """Readable text of a value (floors are already in display form, see arith)."""
     if isinstance(e, int):
         return str(e)
-    e = sympy.sympify(e)
-    reps = {}
-    for f in e.atoms(sympy.floor):
-        arg = sympy.expand(f.args[0])
-        const = arg.as_coeff_Add()[0]
-        rest = arg - const
-        den = _lcm_den([t.as_coeff_Mul()[0] for t in sympy.Add.make_args(rest)] + [const])
-        if den <= 1:
-            continue
-        m = int(const * den)
-        if (m + 1) % den == 0:
-            # floor((P + m)/q) with m = q - 1 - j*q  ->  ceiling(P/q) - j
-            j = (den - 1 - m) // den
-            reps[f] = sympy.ceiling(rest) - j
-    if reps:
-        e = e.xreplace(reps)
+    return _str(e)
+
+
+@functools.lru_cache(maxsize=65536)
+def _str(e: sympy.Expr) -> str:
     return str(e)

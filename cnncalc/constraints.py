@@ -38,7 +38,7 @@ class ConstraintReport:
 
 def derive(arch: object) -> ConstraintReport:
     """Constraints of ``arch`` (cached by its canonical JSON)."""
-    return _derive(arch.model_dump_json())  # type: ignore[attr-defined]
+    return _derive(arch.canonical_json())  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=256)
@@ -48,7 +48,10 @@ def _derive(arch_json: str) -> ConstraintReport:
     an = run(Architecture.model_validate_json(arch_json), {})
     ge: list[Value] = []
     for r in an.layers:
-        ge.extend(v for v in r.output_shape if not is_num(v))
+        for v in r.output_shape:
+            if not is_num(v):
+                # A size that is a product of sizes (after a flatten) is >= 1 when each is.
+                ge.extend(f for f in sympy.Mul.make_args(v) if not f.is_Number)
     ge.extend(lhs - rhs + 1 for kind, _, lhs, rhs in an.notes if kind == "ge")  # type: ignore[operator]
     required: list[str] = []
     minimum: dict[str, int] = {}
@@ -102,7 +105,7 @@ def _derive(arch_json: str) -> ConstraintReport:
         (s,) = names
         st = int(stride)  # type: ignore[arg-type]
         fn = compile_int(span)
-        got = _solve(lambda env, fn=fn, st=st: fn(env) % st, s, math.lcm(_period(span), st),
+        got = _solve(lambda env, fn=fn, st=st: fn(env) % st, s, _period(span) * st,
                      minimum.get(s, 1), lambda v: v == 0)
         if isinstance(got, tuple):
             try:

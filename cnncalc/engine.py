@@ -7,9 +7,11 @@ inference, everything kept for training) come from the liveness of each output a
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 
 import pydantic
+import sympy
 
 from .analysis import Analysis, LayerResult
 from .arith import Value, is_num, norm, prod, vmax
@@ -45,7 +47,22 @@ def check_bindings(arch: Architecture, bindings: Mapping[str, object] | None) ->
 
 
 def run(arch: Architecture, bindings: Mapping[str, int] | None = None) -> Analysis:
-    """Analyse ``arch`` with the given sizes bound (the rest stay symbolic)."""
+    """Analyse ``arch`` with the given sizes bound (the rest stay symbolic).
+
+    The cyclic garbage collector is paused for the run: an analysis allocates many small
+    objects and no cycles worth collecting, and a full collection in the middle of a long
+    network otherwise costs as much as the analysis itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(arch, bindings)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     env: dict[str, Value] = dict(check_bindings(arch, bindings))
     shape = []
     for i, v in enumerate(arch.input.shape):
@@ -115,23 +132,32 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
             last_use[owner[n]] = i
     last_use[owner[results[-1].name]] = len(results)
     live: dict[str, Value] = {INPUT: n_input}
+    numeric = all(is_num(v) for v in size.values())
+    running, best = (n_input, n_input) if numeric else (0, 0)
     sets: list[frozenset[str]] = [frozenset(live)]
     for i, r in enumerate(results):
         if owner[r.name] == r.name:
             live[r.name] = r.activations
-            sets.append(frozenset(live))
+            if numeric:
+                running += r.activations  # type: ignore[operator]
+                best = max(best, running)  # type: ignore[call-overload]
+            else:
+                sets.append(frozenset(live))
         for n in list(live):
             if last_use[n] <= i:
+                if numeric:
+                    running -= live[n]  # type: ignore[operator]
                 del live[n]
-    # A live set contained in another can never be the peak: drop it (exact, and keeps the
-    # symbolic Max short).
-    sets = sorted(set(sets), key=len, reverse=True)
-    maximal: list[frozenset[str]] = []
-    for st in sets:
-        if not any(st <= m for m in maximal):
-            maximal.append(st)
-    cands = [_sum(size[n] for n in st) for st in maximal]
-    peak = vmax(*cands) if len(cands) > 1 else cands[0]
+    if numeric:
+        peak: Value = best
+    else:
+        # A live set contained in its neighbour can never be the peak: drop it (linear; keeps
+        # the symbolic Max short). Unevaluated Max: sympy's pairwise comparisons cost seconds.
+        keep = [st for i, st in enumerate(sets)
+                if not (i + 1 < len(sets) and st < sets[i + 1])
+                and not (i > 0 and st <= sets[i - 1])]
+        cands = list(dict.fromkeys(_sum(size[n] for n in st) for st in keep))
+        peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
     kept = _sum(size.values())
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
 

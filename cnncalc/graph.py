@@ -80,16 +80,18 @@ class _Expander:
         if depth > MAX_NESTING:
             raise CnnCalcError(f"blocks and repeats nested deeper than {MAX_NESTING}", path=path)
         local_names: list[str] = []
+        seen: set[str] = set()
         for idx, item in enumerate(items):
             local = item.name or f"{item.type}{idx}"
             if local == INPUT:
                 raise CnnCalcError('"input" is reserved for the network input; rename the layer',
                                    layer=local, index=idx, path=[*path, idx])
-            if local in local_names:
+            if local in seen:
                 raise CnnCalcError(f"the name {self._join(scope.prefix, local)!r} is given twice; "
                                    "names must be unique", layer=self._join(scope.prefix, local),
                                    index=idx, path=[*path, idx])
             local_names.append(local)
+            seen.add(local)
         prev: Ref = scope.input_ref
         out = ""
         for idx, item in enumerate(items):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
+                      model_validator)
 
 from .dtypes import DTYPE_BYTES
 from .layers import LAYER_CLASSES
@@ -111,6 +112,14 @@ class Architecture(BaseModel):
     input: InputSpec
     blocks: dict[str, Block] = Field(default_factory=dict)
     layers: list[LayerSpec] = Field(..., min_length=1)
+
+    _json: str | None = PrivateAttr(None)
+
+    def canonical_json(self) -> str:
+        """The architecture as canonical JSON (cache key for derived results)."""
+        if self._json is None:
+            self._json = self.model_dump_json(exclude_defaults=False)
+        return self._json
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,79 @@
+"""Speed of the symbolic core (issue 2's targets); prints figures, asserts nothing.
+
+Run: ``python tests/bench/bench_core.py`` (figures recorded in docs/benchmarks.md).
+
+Method: in-process, warm (imports done, one untimed call first), median of repeats, with a full
+garbage collection before each timed call so every repeat starts from the same heap (one
+analysis in a steady-state process, as a server sees it).
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import cnncalc
+
+
+def median_ms(fn: Callable[[], object], repeats: int = 21) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+def stack(n: int) -> cnncalc.Architecture:
+    layers: list[dict] = []
+    for _ in range(n // 2):
+        layers += [{"type": "conv", "out_channels": 16, "kernel_size": 3, "padding": 1},
+                   {"type": "relu"}]
+    return cnncalc.load({"input": {"shape": ["N", 16, "H", "W"]}, "layers": layers})
+
+
+def main() -> None:
+    r50 = cnncalc.load("resnet50")
+    bound = {"N": 1, "H": 224, "W": 224}
+    rows = [
+        ("resnet50, N H W bound, analyze", median_ms(lambda: cnncalc.analyze(r50, bound)), 20),
+        ("resnet50, N H W bound, analyze + to_dict",
+         median_ms(lambda: cnncalc.analyze(r50, bound).to_dict()), 20),
+        ("resnet50, N H W free, analyze", median_ms(lambda: cnncalc.analyze(r50)), 100),
+        ("resnet50, N H W free, analyze + to_dict",
+         median_ms(lambda: cnncalc.analyze(r50).to_dict()), 100),
+        ("resnet50 from its zoo name, bound, + to_dict",
+         median_ms(lambda: cnncalc.analyze("resnet50", bound).to_dict()), 20),
+    ]
+    print(f"{'case':52s} {'median ms':>10s} {'target':>8s}")
+    for name, ms, target in rows:
+        print(f"{name:52s} {ms:10.2f} {'<= ' + str(target):>8s}")
+
+    for symbolic in (False, True):
+        b = None if symbolic else {"N": 1, "H": 32, "W": 32}
+        s100, s1000 = stack(100), stack(1000)
+        t100 = median_ms(lambda: cnncalc.analyze(s100, b).to_dict(), 11)
+        t1000 = median_ms(lambda: cnncalc.analyze(s1000, b).to_dict(), 11)
+        kind = "symbolic" if symbolic else "bound"
+        print(f"conv+relu stack, {kind:8s}: 100 layers {t100:7.2f} ms, 1000 layers "
+              f"{t1000:7.2f} ms, ratio {t1000 / t100:5.2f} (target <= 12)")
+
+    an = cnncalc.analyze(r50)
+    n = 1_000_000
+    rng = np.random.default_rng(0)
+    arrays = {"N": rng.integers(1, 64, n), "H": rng.integers(32, 1024, n),
+              "W": rng.integers(32, 1024, n)}
+    qs = ("params", "macs", "flops", "activations")
+    sweep = median_ms(lambda: an.evaluate_many(qs, **arrays), 5)
+    print(f"resnet50 totals {qs} at {n:,} bindings: {sweep:.1f} ms = "
+          f"{n / sweep * 1000:,.0f} bindings/s (target >= 1,000,000)")
+
+
+if __name__ == "__main__":
+    main()
