@@ -154,8 +154,9 @@ class Analysis:
             receptive_field=layers[-1].receptive_field)
 
     def __repr__(self) -> str:
-        return (f"<Analysis {self.name!r}: {len(self.layers)} layers, params={jsonable(self.totals.params)}, "
-                f"macs={jsonable(self.totals.macs)}>")
+        t = self.totals
+        return (f"<Analysis {self.name!r}: {len(self.layers)} layers, "
+                f"params={jsonable(t.params)}, macs={jsonable(t.macs)}>")
 
     @property
     def free_symbols(self) -> list[str]:

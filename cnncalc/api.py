@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from .analysis import Analysis
-from .engine import parse, run
+from .engine import run
 from .errors import CnnCalcError
+from .parse import parse
 from .schema import Architecture
 from .zoo import load_zoo, zoo_names
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import gc
 from collections.abc import Mapping
 
-import pydantic
 import sympy
 
 from .analysis import Analysis, LayerResult
-from .arith import Value, is_num, norm, prod, vmax
+from .arith import Value, is_num, norm, prod
 from .dtypes import DTYPE_BYTES
 from .errors import CnnCalcError
 from .expr import evaluate
@@ -165,58 +164,3 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
 def _sum(vals: object) -> Value:
     from .arith import total
     return total(vals)  # type: ignore[arg-type]
-
-
-def parse(obj: object) -> Architecture:
-    """Validate a dict as an Architecture; pydantic errors become one CnnCalcError."""
-    try:
-        return Architecture.model_validate(obj)
-    except pydantic.ValidationError as e:
-        raise from_validation(e, obj) from None
-
-
-def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
-    """The most useful pydantic error, with the layer's name and index and a JSON path."""
-    errors = err.errors(include_url=False)
-
-    def score(e: dict) -> int:  # prefer messages about our expressions and deepest paths
-        msg = str(e.get("msg", ""))
-        return (3 if "expression" in msg else 0) + (1 if e.get("type") != "int_type" else 0) \
-            + len(e.get("loc", ())) // 4
-
-    best = max(errors, key=score)
-    loc = [p for p in best["loc"]]
-    path: list[str | int] = []
-    layer: str | None = None
-    index: int | None = None
-    node: object = raw
-    from .layers import LAYER_CLASSES
-    tags = {c.model_fields["type"].annotation.__args__[0] for c in LAYER_CLASSES} | {"block", "repeat"}  # type: ignore[union-attr]
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(part)
-            node = node[part]
-            if isinstance(node, dict):
-                index = part
-                t = node.get("type")
-                layer = str(node.get("name") or f"{t}{part}")
-        elif isinstance(part, str) and part in tags:
-            continue
-        elif isinstance(part, str) and part in ("int", "str", "list[...]", "function-after[_check_expr(), str]") or "[" in str(part):
-            continue
-        else:
-            path.append(part)
-    msg = str(best["msg"]).removeprefix("Value error, ")
-    field = next((p for p in reversed(path) if isinstance(p, str)), None)
-    if best["type"] == "extra_forbidden":
-        msg = f"unknown field {field!r}"
-    elif best["type"] == "missing":
-        msg = f"missing field {field!r}"
-    elif field and field not in ("layers", "body") and not msg.startswith("expression"):
-        msg = f"{field}: {msg}"
-    elif field and msg.startswith("expression"):
-        msg = f"{field}: {msg}"
-    return CnnCalcError(msg, layer=layer, index=index, path=path, kind="schema")

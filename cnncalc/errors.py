@@ -41,7 +41,8 @@ class CnnCalcError(ValueError):
             where = "/".join(str(p) for p in self.path) + ": "
         return where + self.message
 
-    def at(self, layer: str | None, index: int | None, path: list[str | int] | None = None) -> CnnCalcError:
+    def at(self, layer: str | None, index: int | None,
+           path: list[str | int] | None = None) -> CnnCalcError:
         """Fill in the layer this error belongs to, unless it is already known."""
         if self.layer is None:
             self.layer, self.index = layer, index

@@ -59,7 +59,7 @@ def _fail(text: str, why: str) -> CnnCalcError:
 
 def _check_magnitude(text: str, v: Value) -> Value:
     if is_num(v) and abs(v) > MAX_MAGNITUDE:  # type: ignore[arg-type]
-        raise _fail(text, f"a value exceeds 10**30; sizes must be reasonable integers")
+        raise _fail(text, "a value exceeds 10**30; sizes must be reasonable integers")
     return v
 
 
@@ -67,7 +67,8 @@ def _check_magnitude(text: str, v: Value) -> Value:
 def compile_expr(text: str) -> Expression:
     """Parse and check ``text`` against the whitelist; raise CnnCalcError if it is refused."""
     if not isinstance(text, str):
-        raise CnnCalcError(f"expected an expression string, got {type(text).__name__}", kind="expression")
+        raise CnnCalcError(f"expected an expression string, got {type(text).__name__}",
+                           kind="expression")
     if len(text) > MAX_LENGTH:
         raise _fail(text[:40] + "...", f"longer than {MAX_LENGTH} characters")
     if not text.strip():
@@ -106,14 +107,21 @@ def _compile(node: ast.AST, text: str, counter: list[int], names: set[str], dept
             raise _fail(text, f"only integer literals are allowed, not {v!r}")
         if v > MAX_LITERAL:
             raise _fail(text, f"integer literal larger than {MAX_LITERAL}")
-        return lambda env, v=v: v
+        const: int = v
+
+        def literal(env: Env) -> Value:
+            return const
+        return literal
     if isinstance(node, ast.Name):
         name = node.id
         if not NAME_RE.match(name) or name in RESERVED or "__" in name:
             raise _fail(text, f"{name!r} is not allowed as a size name")
         names.add(name)
-        s = sym(name)
-        return lambda env, name=name, s=s: env.get(name, s)
+        symbol = sym(name)
+
+        def lookup(env: Env) -> Value:
+            return env.get(name, symbol)
+        return lookup
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         inner = _compile(node.operand, text, counter, names, depth + 1)
         if isinstance(node.op, ast.USub):
@@ -168,10 +176,9 @@ def _binop(node: ast.BinOp, text: str, counter: list[int], names: set[str], dept
         if isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Pow):
             raise _fail(text, "powers of powers are not allowed")
         e = node.right
-        if isinstance(e, ast.UnaryOp) or not (isinstance(e, ast.Constant) and is_num(e.value)) \
-                or not 0 <= e.value <= MAX_EXPONENT:
+        k = e.value if isinstance(e, ast.Constant) else None
+        if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= MAX_EXPONENT):
             raise _fail(text, f"an exponent must be a literal integer from 0 to {MAX_EXPONENT}")
-        k = int(e.value)
         return lambda env: _check_magnitude(text, norm(left(env) ** k))
     right = _compile(node.right, text, counter, names, depth + 1)
     if isinstance(op, ast.Add):

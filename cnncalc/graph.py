@@ -169,12 +169,13 @@ class _Expander:
                                layer=full, path=path)
         cur: Ref = self._single_input(refs, "repeat", full, path)
         body = list(item.body)
-        only_block = len(body) == 1 and isinstance(body[0], BlockRef) and body[0].name is None
+        only_block = body[0] if len(body) == 1 and isinstance(body[0], BlockRef) \
+            and body[0].name is None else None
         out = ""
         for i in range(int(times)):  # type: ignore[arg-type]
             prefix = f"{full}.{item.start + i}"
-            if only_block:
-                out = self._block(body[0], prefix, [cur], env, [*path, "body", 0], depth + 1,
+            if only_block is not None:
+                out = self._block(only_block, prefix, [cur], env, [*path, "body", 0], depth + 1,
                                   prefix=prefix)
             else:
                 out = self.expand(body, _Scope(prefix, cur), env, [*path, "body"], depth + 1)

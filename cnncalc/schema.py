@@ -10,13 +10,23 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .dtypes import DTYPE_BYTES
 from .layers import LAYER_CLASSES
-from .layers.activation import (GELU, Dropout, Hardswish, Identity, LeakyReLU, ReLU, ReLU6,
-                                Sigmoid, SiLU, Softmax, Tanh)
+from .layers.activation import (
+    GELU,
+    Dropout,
+    Hardswish,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
 from .layers.base import IntLike, LayerBase
 from .layers.conv import Conv, ConvTranspose, SeparableConv
 from .layers.dense import Flatten, Linear

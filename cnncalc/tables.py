@@ -41,7 +41,7 @@ def plain(an: Analysis) -> str:
 
     def line(r: list[str]) -> str:
         return "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                         for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
 
     rule = "-" * len(line(header))
     out = [f"{an.name}  input {_cell(an.input_shape)}"

@@ -19,7 +19,6 @@ from .graph import INPUT, expand
 from .layers.base import Ctx, resolve_padding
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 INSTALL_HINT = ("PyTorch is not installed: pip install 'cnncalc[torch]' (or pip install "
@@ -55,7 +54,7 @@ def _ints(vals: Any) -> tuple[int, ...]:
 
 def _pads(layer: Any, ctx: Ctx, ins: tuple[int, ...], k: tuple[int, ...],
           s: tuple[int, ...], d: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d))
+    k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
     return tuple((int(a), int(b)) for a, b in resolve_padding(layer.padding, len(k), k_eff, s,
                                                               ins[2:], ctx))
 
@@ -75,12 +74,12 @@ def _nn() -> Any:
 def _padded(cls: Any, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> Any:
     """An instance-compatible subclass of ``cls`` that pads explicitly before its forward (for
     asymmetric and TensorFlow-style 'same' padding); parameters keep their names."""
-    F = _torch().nn.functional
+    functional = _torch().nn.functional
     flat = _flat_pad(pads)
 
     class Padded(cls):  # type: ignore[misc,valid-type]
         def forward(self, x: Any) -> Any:
-            return super().forward(F.pad(x, flat, value=value))
+            return super().forward(functional.pad(x, flat, value=value))
     Padded.__name__ = f"Padded{cls.__name__}"
     return Padded
 
@@ -237,7 +236,7 @@ def _softmax(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, .
 def _merge_module(kind: str, dim: int = 1) -> Any:
     nn, torch = _nn(), _torch()
 
-    class Merge(nn.Module):  # type: ignore[misc]
+    class Merge(nn.Module):  # type: ignore[misc,name-defined]
         """Element-wise sum or product, or concatenation, of the inputs."""
 
         def __init__(self) -> None:
@@ -276,17 +275,17 @@ def _upsample(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, 
 @builder("pad")
 def _pad(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...]) -> Any:
     nn = _nn()
-    F = _torch().nn.functional
+    functional = _torch().nn.functional
     nd = len(ins[0]) - 2
     pads = tuple((int(a), int(b)) for a, b in resolve_padding(layer.padding, nd, (1,) * nd,
                                                               (1,) * nd, ins[0][2:], ctx))
     flat = _flat_pad(pads)
 
-    class ZeroPad(nn.Module):  # type: ignore[misc]
+    class ZeroPad(nn.Module):  # type: ignore[misc,name-defined]
         """Zero padding of the spatial axes."""
 
         def forward(self, x: Any) -> Any:
-            return F.pad(x, flat)
+            return functional.pad(x, flat)
 
         def extra_repr(self) -> str:
             return f"padding={pads}"
@@ -361,7 +360,7 @@ def build(an: Analysis) -> nn.Module:
 def _network_class() -> Any:
     nn = _nn()
 
-    class Network(nn.Module):  # type: ignore[misc]
+    class Network(nn.Module):  # type: ignore[misc,name-defined]
         """Runs the layers in topological order; frees each output after its last reader."""
 
         def set_plan(self, plan: list[tuple[str, tuple[str, ...], Any]]) -> None:
@@ -376,7 +375,7 @@ def _network_class() -> Any:
         def forward(self, x: Any) -> Any:
             vals = {INPUT: x}
             out = x
-            for (name, ins, module), free in zip(self._plan, self._free):
+            for (name, ins, module), free in zip(self._plan, self._free, strict=True):
                 out = module(*[vals[n] for n in ins])
                 vals[name] = out
                 for n in free:

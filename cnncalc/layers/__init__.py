@@ -1,7 +1,18 @@
 """One class per layer type; each owns its shape, params, MACs and receptive-field rules."""
 
-from .activation import (GELU, Dropout, Hardswish, Identity, LeakyReLU, ReLU, ReLU6, Sigmoid,
-                         SiLU, Softmax, Tanh)
+from .activation import (
+                         GELU,
+                         Dropout,
+                         Hardswish,
+                         Identity,
+                         LeakyReLU,
+                         ReLU,
+                         ReLU6,
+                         Sigmoid,
+                         SiLU,
+                         Softmax,
+                         Tanh,
+)
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 from .conv import Conv, ConvTranspose, SeparableConv
 from .dense import Flatten, Linear

@@ -34,8 +34,12 @@ IntLike = Union[StrictInt, ExprStr]
 """An integer, or an expression string in size names (``"H"``, ``"2*C"``)."""
 Axes = Union[IntLike, list[IntLike]]
 """One value for every spatial axis, or a list with one value per axis."""
-Padding = Union[IntLike, list[Union[IntLike, list[IntLike]]]]
+Padding = Union[IntLike, list[IntLike | list[IntLike]]]
 """An integer, per-axis list, per-axis ``[before, after]`` pairs, ``"same"`` or ``"valid"``."""
+
+
+Note = tuple[str, str, Value, Value]
+"""A recorded condition: (kind, text, lhs, rhs); kinds 'ge', 'eq', 'tile', 'warn'."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class Ctx:
     """
 
     def __init__(self, env: dict[str, Value], name: str, index: int,
-                 input_extent: tuple[Value, ...], notes: list[tuple[str, str, Value, Value]]) -> None:
+                 input_extent: tuple[Value, ...], notes: list[Note]) -> None:
         self.env = env
         self.name = name
         self.index = index
@@ -168,7 +172,7 @@ class LayerBase(BaseModel):
         raise NotImplementedError
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def expr_fields(cls: type[BaseModel]) -> tuple[str, ...]:
     """Names of the fields of ``cls`` that may hold expression strings."""
     return tuple(n for n, f in cls.model_fields.items() if "_check_expr" in repr(f.annotation)

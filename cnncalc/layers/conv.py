@@ -10,11 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
-
 from ..arith import Value, is_num, norm, prod
-from .base import (Axes, Ctx, IntLike, LayerBase, Out, Padding, RFAxis, Tensor, map_rf,
-                   need_spatial, resolve_padding, rf_of, window_out, window_rf)
+from .base import (
+    Axes,
+    Ctx,
+    IntLike,
+    LayerBase,
+    Out,
+    Padding,
+    RFAxis,
+    Tensor,
+    map_rf,
+    need_spatial,
+    resolve_padding,
+    rf_of,
+    window_out,
+    window_rf,
+)
 
 
 def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Padding,
@@ -25,7 +37,7 @@ def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Paddi
     k = ctx.axes(kernel_size, nd, "kernel_size")
     s = ctx.axes(stride, nd, "stride")
     d = ctx.axes(dilation, nd, "dilation")
-    k_eff = tuple(norm(di * (ki - 1) + 1) for ki, di in zip(k, d))  # type: ignore[operator]
+    k_eff = tuple(norm(di * (ki - 1) + 1) for ki, di in zip(k, d, strict=True))  # type: ignore[operator]
     pads = resolve_padding(padding, nd, k_eff, s, t.spatial, ctx)
     out, rfs = [], []
     for i in range(nd):
@@ -115,9 +127,10 @@ class ConvTranspose(LayerBase):
                 continue
             # Output position o reads inputs j with j*s = o + p - m*d: at most ceil(k_eff/s) of
             # them; the input step between neighbouring outputs is 1/s of the input's.
+            first = ceildiv(norm(p[i] - k_eff + 1), s[i])  # type: ignore[operator]
             rfs.append(RFAxis(size=norm(r.size + (ceildiv(k_eff, s[i]) - 1) * r.stride),  # type: ignore[operator]
                               stride=norm(r.stride / s[i]),  # type: ignore[operator]
-                              start=norm(r.start + r.stride * ceildiv(norm(p[i] - k_eff + 1), s[i]))))  # type: ignore[operator]
+                              start=norm(r.start + r.stride * first)))  # type: ignore[operator]
         shape = (t.shape[0], c_out, *spatial)
         n_in = t.numel()
         weights = prod([*k, c_in, cout_g])

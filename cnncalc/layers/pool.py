@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..arith import is_num, prod
-from .base import (Axes, Ctx, IntLike, LayerBase, Out, Padding, Tensor, need_spatial, whole)
+from .base import Axes, Ctx, LayerBase, Out, Padding, Tensor, need_spatial, whole
 from .conv import _window
 
 

@@ -12,7 +12,19 @@ from typing import Literal
 from pydantic import model_validator
 
 from ..arith import Value, floordiv, is_num, norm, prod
-from .base import Axes, Ctx, IntLike, LayerBase, Out, Padding, RFAxis, Tensor, map_rf, need_spatial, rf_of
+from .base import (
+    Axes,
+    Ctx,
+    IntLike,
+    LayerBase,
+    Out,
+    Padding,
+    RFAxis,
+    Tensor,
+    map_rf,
+    need_spatial,
+    rf_of,
+)
 
 
 class Upsample(LayerBase):
@@ -25,7 +37,7 @@ class Upsample(LayerBase):
     align_corners: bool | None = None
 
     @model_validator(mode="after")
-    def _one_of(self) -> "Upsample":
+    def _one_of(self) -> Upsample:
         if (self.scale_factor is None) == (self.size is None):
             raise ValueError("give exactly one of scale_factor and size")
         return self
@@ -40,7 +52,7 @@ class Upsample(LayerBase):
             out = ctx.axes(self.size, nd, "size")
         else:
             f = ctx.axes(self.scale_factor, nd, "scale_factor")
-            out = tuple(norm(n * fi) for n, fi in zip(t.spatial, f))  # type: ignore[operator]
+            out = tuple(norm(n * fi) for n, fi in zip(t.spatial, f, strict=True))  # type: ignore[operator]
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
@@ -69,12 +81,14 @@ class Pad(LayerBase):
         if isinstance(self.padding, str) and self.padding in ("same", "valid"):
             raise ctx.error("pad takes explicit sizes, not 'same' or 'valid'")
         pads = resolve_padding(self.padding, nd, (1,) * nd, (1,) * nd, t.spatial, ctx)
-        out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads))  # type: ignore[operator]
+        out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads, strict=True))  # type: ignore[operator]
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
-            rfs.append(r if r is None or r.whole else
-                       RFAxis(size=r.size, stride=r.stride, start=norm(r.start - pads[i][0] * r.stride)))  # type: ignore[operator]
+            if r is not None and not r.whole:
+                start = norm(r.start - pads[i][0] * r.stride)  # type: ignore[operator]
+                r = RFAxis(size=r.size, stride=r.stride, start=start)
+            rfs.append(r)
         return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axis_map=t.axis_map)
 
 
