@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import cnncalc
-from tests.torch_oracle import mismatches
+from torch_oracle import mismatches
 
 # Small sizes keep the CPU runs quick; inception_v3 needs >= 75, unet multiples of 16,
 # lenet5 >= 16 (see each model's constraints).
