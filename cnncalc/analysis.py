@@ -226,10 +226,17 @@ class Analysis:
         reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
 
         def ev(v: Value) -> Value:
+            """Integer quantities: exact integer evaluation."""
             if is_num(v) or not (free_names(v) & b.keys()):
                 return v
             if free_names(v) <= b.keys():
                 return int(compile_int(v)(b))
+            return norm(sympy.sympify(v).xreplace(reps))
+
+        def ev_exact(v: Value) -> Value:
+            """Receptive fields may be rational (after upsampling): substitute exactly."""
+            if is_num(v) or not (free_names(v) & b.keys()):
+                return v
             return norm(sympy.sympify(v).xreplace(reps))
 
         new_layers = []
@@ -240,9 +247,9 @@ class Analysis:
                 output_shape=tuple(ev(v) for v in r.output_shape), params=ev(r.params),
                 buffers=ev(r.buffers), macs=ev(r.macs), other_ops=ev(r.other_ops),
                 activations=ev(r.activations),
-                receptive_field=ReceptiveField(tuple(ev(v) for v in rf.size),
-                                               tuple(ev(v) for v in rf.stride),
-                                               tuple(ev(v) for v in rf.start)),
+                receptive_field=ReceptiveField(tuple(ev_exact(v) for v in rf.size),
+                                               tuple(ev_exact(v) for v in rf.stride),
+                                               tuple(ev_exact(v) for v in rf.start)),
                 aliases_input=r.aliases_input, path=r.path))
         for r in new_layers:
             for v in r.output_shape:

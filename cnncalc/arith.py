@@ -79,6 +79,8 @@ def _canon_floor(arg: sympy.Expr) -> Value:
         m = int(const * q)
         if (m + 1) % q == 0:
             return norm(sympy.ceiling(rest) + (m + 1) // q - 1)
+        # floor(P/q + m/q) = floor(P/q + (m mod q)/q) + m div q: the constant in [0, 1)
+        return norm(sympy.floor(rest + sympy.Rational(m % q, q)) + m // q)
     return norm(sympy.floor(arg))
 
 
@@ -178,6 +180,16 @@ def divide_exact(a: Value, b: Value) -> Value:
     """``a / b`` where the caller knows (or requires) ``b`` divides ``a``."""
     if is_num(a) and is_num(b):
         return a // b  # type: ignore[operator]
+    return norm(sympy.sympify(a) / b)
+
+
+def ratio(a: Value, b: Value) -> Value:
+    """Exact ``a / b``: an int when it divides, a sympy Rational or expression otherwise (never
+    a float). Receptive-field strides after upsampling are such ratios."""
+    if is_num(a) and is_num(b):
+        if a % b == 0:  # type: ignore[operator]
+            return a // b  # type: ignore[operator]
+        return sympy.Rational(a, b)  # type: ignore[arg-type]
     return norm(sympy.sympify(a) / b)
 
 

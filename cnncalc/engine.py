@@ -155,10 +155,32 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
         keep = [st for i, st in enumerate(sets)
                 if not (i + 1 < len(sets) and st < sets[i + 1])
                 and not (i > 0 and st <= sets[i - 1])]
-        cands = list(dict.fromkeys(_sum(size[n] for n in st) for st in keep))
+        cands = _undominated(list(dict.fromkeys(_sum(size[n] for n in st) for st in keep)))
         peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
     kept = _sum(size.values())
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
+
+
+def _undominated(cands: list[Value]) -> list[Value]:
+    """Drop every candidate that another one provably bounds.
+
+    Every atom of a size (a symbol, a floor or ceiling of sizes) is non-negative, so when the
+    expanded ``b - a`` has no negative coefficient, ``b >= a`` for all valid sizes. Comparing
+    coefficient dictionaries is exact and cheap.
+    """
+    polys = [sympy.expand(c).as_coefficients_dict() for c in cands]
+
+    def dominates(p: dict, q: dict) -> bool:
+        return all(p.get(m, 0) >= c for m, c in q.items()) and \
+            all(c >= 0 or m in q for m, c in p.items())
+
+    keep = []
+    for i, q in enumerate(polys):
+        beaten = any(j != i and dominates(p, q) and (not dominates(q, p) or j < i)
+                     for j, p in enumerate(polys))
+        if not beaten:
+            keep.append(cands[i])
+    return keep
 
 
 def _sum(vals: object) -> Value:

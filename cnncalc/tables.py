@@ -13,8 +13,10 @@ COLUMNS = ("name", "type", "output_shape", "params", "macs", "activations", "rec
 
 
 def _cell(v: Any) -> str:
+    """One cell: a number, a formula, or a shape ``1x12x(floor(H/2) - 2)x...``."""
     if isinstance(v, (list, tuple)):
-        return "x".join(str(jsonable(x)) for x in v)
+        parts = [str(jsonable(x)) for x in v]
+        return "x".join(p if p.replace("_", "").isalnum() else f"({p})" for p in parts)
     return str(jsonable(v))
 
 

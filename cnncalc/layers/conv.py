@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import Value, is_num, norm, prod
+from ..arith import Value, is_num, norm, prod, ratio
 from .base import (
     Axes,
     Ctx,
@@ -129,7 +129,7 @@ class ConvTranspose(LayerBase):
             # them; the input step between neighbouring outputs is 1/s of the input's.
             first = ceildiv(norm(p[i] - k_eff + 1), s[i])  # type: ignore[operator]
             rfs.append(RFAxis(size=norm(r.size + (ceildiv(k_eff, s[i]) - 1) * r.stride),  # type: ignore[operator]
-                              stride=norm(r.stride / s[i]),  # type: ignore[operator]
+                              stride=ratio(r.stride, s[i]),
                               start=norm(r.start + r.stride * first)))  # type: ignore[operator]
         shape = (t.shape[0], c_out, *spatial)
         n_in = t.numel()

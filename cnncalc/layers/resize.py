@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from ..arith import Value, floordiv, is_num, norm, prod
+from ..arith import ratio, Value, floordiv, is_num, norm, prod
 from .base import (
     Axes,
     Ctx,
@@ -59,7 +59,7 @@ class Upsample(LayerBase):
             if r is None or r.whole:
                 rfs.append(r)
                 continue
-            step = norm(r.stride * t.spatial[i] / out[i])  # type: ignore[operator]
+            step = ratio(norm(r.stride * t.spatial[i]), out[i])  # type: ignore[operator]
             extra = 0 if self.mode == "nearest" else r.stride
             rfs.append(RFAxis(size=norm(r.size + extra), stride=step, start=r.start))
         shape = (t.shape[0], t.channels, *out)
