@@ -18,7 +18,7 @@ import sympy
 from .arith import Value, free_names, is_num, norm, prod, total
 from .compile import compile_int, pretty
 from .errors import CnnCalcError
-from .layers.base import RFAxis
+from .layers.base import Note, RFAxis
 
 if TYPE_CHECKING:
     from .schema import Architecture
@@ -130,7 +130,7 @@ class Analysis:
 
     def __init__(self, arch: Architecture, bindings: dict[str, Value], symbols: list[str],
                  input_shape: tuple[Value, ...], layers: list[LayerResult],
-                 notes: list[tuple[str, str, Value, Value]], dtype_bytes: int,
+                 notes: list[Note], dtype_bytes: int,
                  peak_activation_bytes: Value, training_activation_bytes: Value) -> None:
         self.arch = arch
         self.name = arch.name
@@ -172,8 +172,18 @@ class Analysis:
 
     @functools.cached_property
     def _constraint_report(self) -> Any:
-        from .constraints import derive
-        return derive(self.arch)
+        """Derived from the symbolic analysis of the architecture (cached per architecture);
+        where that cannot be done (say a repeat count is a symbol), with this analysis's
+        bindings fixed."""
+        from .constraints import derive, derive_from
+        if not self.bindings:
+            return derive_from(self)
+        try:
+            return derive(self.arch)
+        except CnnCalcError as e:
+            if e.kind == "constraint":
+                raise
+            return derive(self.arch, {k: v for k, v in self.bindings.items() if is_num(v)})
 
     @property
     def constraints(self) -> list[str]:
@@ -189,7 +199,7 @@ class Analysis:
     @property
     def warnings(self) -> list[str]:
         """Things worth knowing that are not errors (e.g. merges of different strides)."""
-        return [text for kind, text, _, _ in self.notes if kind == "warn"]
+        return [f"{n.layer}: {n.text}" for n in self.notes if n.kind == "warn"]
 
     def to_dict(self) -> dict[str, Any]:
         """DESIGN.md section 5's JSON."""
@@ -259,7 +269,8 @@ class Analysis:
                                        layer=r.name, kind="binding")
         out = Analysis(self.arch, {**self.bindings, **b}, self.symbols,
                        tuple(ev(v) for v in self.input_shape), new_layers,
-                       [(k, t, ev(x), ev(y)) for k, t, x, y in self.notes], self.dtype_bytes,
+                       [n._replace(lhs=ev(n.lhs), rhs=ev(n.rhs)) for n in self.notes],
+                       self.dtype_bytes,
                        ev(self.totals.peak_activation_bytes),
                        ev(self.totals.training_activation_bytes))
         if "_constraint_report" in self.__dict__:

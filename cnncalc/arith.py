@@ -75,7 +75,7 @@ def _canon_floor(arg: sympy.Expr) -> Value:
     const = arg.as_coeff_Add()[0]
     rest = arg - const
     q = _den(arg)
-    if q > 1 and rest != 0:
+    if q > 1 and rest != 0 and _int_valued(sympy.expand(rest * q)):
         m = int(const * q)
         if (m + 1) % q == 0:
             return norm(sympy.ceiling(rest) + (m + 1) // q - 1)
@@ -91,7 +91,9 @@ def _as_floor_arg(t: sympy.Expr) -> sympy.Expr | None:
     if isinstance(t, sympy.ceiling):
         x = sympy.expand(t.args[0])
         q = _den(x)
-        return x + sympy.Rational(q - 1, q)  # ceiling(P/q) == floor((P + q - 1)/q)
+        if not _int_valued(sympy.expand(x * q)):
+            return None
+        return x + sympy.Rational(q - 1, q)  # ceiling(P/q) == floor((P + q - 1)/q), P integer
     return None
 
 

@@ -52,6 +52,19 @@ def _numerator(e: sympy.Expr) -> tuple[Fn, int]:
     return num, den
 
 
+def _has_symbolic_den(e: sympy.Expr) -> bool:
+    return any(p.exp.is_negative for p in e.atoms(sympy.Pow))
+
+
+def _ratio(e: sympy.Expr) -> tuple[Fn, Fn]:
+    """Integer closures (num, den) with ``e == num / den`` (symbolic denominators, e.g. a
+    stride ``S``: ``floor((H - K)/S)``)."""
+    n, d = sympy.fraction(sympy.together(e))
+    nn, ln = _numerator(n)
+    dn, ld = _numerator(d)
+    return (lambda env: nn(env) * ld), (lambda env: dn(env) * ln)
+
+
 def _compile(e: sympy.Expr) -> Fn:
     if e.is_Integer:
         v = int(e)
@@ -59,6 +72,11 @@ def _compile(e: sympy.Expr) -> Fn:
     if e.is_Symbol:
         name = e.name  # type: ignore[attr-defined]
         return lambda env: env[name]
+    if isinstance(e, (sympy.floor, sympy.ceiling)) and _has_symbolic_den(e.args[0]):
+        top, bottom = _ratio(e.args[0])
+        if isinstance(e, sympy.floor):
+            return lambda env: top(env) // bottom(env)
+        return lambda env: -((-top(env)) // bottom(env))
     if isinstance(e, (sympy.floor, sympy.ceiling)):
         num, den = _numerator(e.args[0])
         if isinstance(e, sympy.floor):
@@ -68,6 +86,9 @@ def _compile(e: sympy.Expr) -> Fn:
         args = [_compile(a) for a in e.args]
         pick = _max if isinstance(e, sympy.Max) else _min
         return lambda env: functools.reduce(pick, (a(env) for a in args))
+    if (e.is_Add or e.is_Mul or e.is_Pow) and _has_symbolic_den(e):
+        top, bottom = _ratio(e)
+        return lambda env: top(env) // bottom(env)
     if e.is_Pow:
         base, ex = e.args
         if not (ex.is_Integer and int(ex) >= 0):

@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sympy
 
 from .arith import Value, free_names, is_num
 from .compile import compile_int, pretty
 from .errors import CnnCalcError
+from .layers.base import Note
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+    from .schema import Architecture
 
 MAX_PERIOD = 1 << 14
 SEARCH_LIMIT = 1 << 40
@@ -36,23 +42,29 @@ class ConstraintReport:
     exact: tuple[str, ...]
 
 
-def derive(arch: object) -> ConstraintReport:
-    """Constraints of ``arch`` (cached by its canonical JSON)."""
-    return _derive(arch.canonical_json())  # type: ignore[attr-defined]
+def derive(arch: Architecture, fixed: Mapping[str, int] | None = None) -> ConstraintReport:
+    """Constraints of ``arch`` with the symbols in ``fixed`` bound (cached per architecture)."""
+    key = tuple(sorted((fixed or {}).items()))
+    return _derive(arch.canonical_json(), key)
 
 
 @functools.lru_cache(maxsize=256)
-def _derive(arch_json: str) -> ConstraintReport:
+def _derive(arch_json: str, fixed: tuple[tuple[str, int], ...]) -> ConstraintReport:
     from .engine import run
     from .schema import Architecture
-    an = run(Architecture.model_validate_json(arch_json), {})
+    return derive_from(run(Architecture.model_validate_json(arch_json), dict(fixed),
+                           constraints=False))
+
+
+def derive_from(an: Analysis) -> ConstraintReport:
+    """Constraints on the free symbols of a (symbolic) analysis."""
     ge: list[Value] = []
     for r in an.layers:
         for v in r.output_shape:
             if not is_num(v):
                 # A size that is a product of sizes (after a flatten) is >= 1 when each is.
                 ge.extend(f for f in sympy.Mul.make_args(v) if not f.is_Number)
-    ge.extend(lhs - rhs + 1 for kind, _, lhs, rhs in an.notes if kind == "ge")  # type: ignore[operator]
+    ge.extend(n.lhs - n.rhs + 1 for n in an.notes if n.kind == "ge")  # type: ignore[operator]
     required: list[str] = []
     minimum: dict[str, int] = {}
     multi: list[str] = []
@@ -71,9 +83,10 @@ def _derive(arch_json: str) -> ConstraintReport:
     required.extend(dict.fromkeys(multi))
 
     residues: dict[str, tuple[int, set[int]]] = {}
-    for kind, text, lhs, rhs in an.notes:
-        if kind != "eq":
+    for note in an.notes:
+        if note.kind != "eq":
             continue
+        lhs, rhs, text = note.lhs, note.rhs, f"{note.layer}: {note.text}"
         d = sympy.expand(sympy.sympify(lhs) - rhs)
         names = free_names(d)
         if len(names) != 1:
@@ -82,18 +95,20 @@ def _derive(arch_json: str) -> ConstraintReport:
         (s,) = names
         got = _solve(compile_int(d), s, _period(d), minimum.get(s, 1), lambda v: v == 0)
         if got is None:
-            raise CnnCalcError(f"{text}: {pretty(lhs)} == {pretty(rhs)} holds for no value of "
-                               f"{s}", kind="constraint")
+            raise CnnCalcError(f"{note.text}: {pretty(lhs)} == {pretty(rhs)} holds for no value "
+                               f"of {s}", layer=note.layer, index=note.layer_index,
+                               kind="constraint")
         if isinstance(got, list):
             required.append(f"{s} in {{{', '.join(map(str, got))}}} ({text})")
             continue
-        residues[s] = _meet(residues.get(s), got, s, text)
+        residues[s] = _meet(residues.get(s), got, s, note)
     required.extend(_describe(s, p, r) for s, (p, r) in sorted(residues.items()))
 
     exact: list[str] = []
     tiles: dict[str, tuple[int, set[int]]] = {}
-    for kind, text, span, stride in an.notes:
-        if kind != "tile" or not is_num(stride):
+    for note in an.notes:
+        span, stride, text = note.lhs, note.rhs, f"{note.layer}: {note.text}"
+        if note.kind != "tile" or not is_num(stride):
             continue
         if is_num(span):
             if span % stride:  # type: ignore[operator]
@@ -109,7 +124,7 @@ def _derive(arch_json: str) -> ConstraintReport:
                      minimum.get(s, 1), lambda v: v == 0)
         if isinstance(got, tuple):
             try:
-                tiles[s] = _meet(tiles.get(s), got, s, text)
+                tiles[s] = _meet(tiles.get(s), got, s, note)
             except CnnCalcError:
                 exact.append(f"no value of {s} avoids unread input rows at every layer")
     exact.extend(f"{_describe(s, p, r)} (no layer leaves input pixels unread)"
@@ -157,7 +172,7 @@ def _solve(fn: Callable, s: str, period: int, start: int,
 
 
 def _meet(old: tuple[int, set[int]] | None, new: tuple[int, set[int]], s: str,
-          text: str) -> tuple[int, set[int]]:
+          note: Note) -> tuple[int, set[int]]:
     """Intersect two residue conditions on ``s``."""
     if old is None:
         return new
@@ -166,8 +181,9 @@ def _meet(old: tuple[int, set[int]] | None, new: tuple[int, set[int]], s: str,
         return old
     both = {r for r in range(p) if r % old[0] in old[1] and r % new[0] in new[1]}
     if not both:
-        raise CnnCalcError(f"{text}: no value of {s} satisfies this together with the other "
-                           "conditions", kind="constraint")
+        raise CnnCalcError(f"{note.text}: no value of {s} satisfies this together with the "
+                           "other conditions", layer=note.layer, index=note.layer_index,
+                           kind="constraint")
     return p, both
 
 

@@ -18,7 +18,7 @@ from .dtypes import DTYPE_BYTES
 from .errors import CnnCalcError
 from .expr import evaluate
 from .graph import INPUT, expand, symbols
-from .layers.base import Ctx, RFAxis, Tensor
+from .layers.base import Ctx, Note, RFAxis, Tensor
 from .schema import Architecture
 
 MAX_BINDING = 10**9
@@ -45,8 +45,12 @@ def check_bindings(arch: Architecture, bindings: Mapping[str, object] | None) ->
     return out
 
 
-def run(arch: Architecture, bindings: Mapping[str, int] | None = None) -> Analysis:
+def run(arch: Architecture, bindings: Mapping[str, int] | None = None, *,
+        constraints: bool = True) -> Analysis:
     """Analyse ``arch`` with the given sizes bound (the rest stay symbolic).
+
+    With free symbols left, the constraints are derived at once, so that a merge no size can
+    satisfy is an error here; with every symbol bound they are derived when first asked for.
 
     The cyclic garbage collector is paused for the run: an analysis allocates many small
     objects and no cycles worth collecting, and a full collection in the middle of a long
@@ -55,7 +59,10 @@ def run(arch: Architecture, bindings: Mapping[str, int] | None = None) -> Analys
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run(arch, bindings)
+        an = _run(arch, bindings)
+        if constraints and an.free_symbols:
+            an.constraints  # noqa: B018 - derive now: errors belong to analyze()
+        return an
     finally:
         if was_enabled:
             gc.enable()
@@ -77,7 +84,7 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd, axis_map=tuple(range(nd)))
     nodes = expand(arch, env)
     tensors: dict[str, Tensor] = {INPUT: inp}
-    notes: list[tuple[str, str, Value, Value]] = []
+    notes: list[Note] = []
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
     for node in nodes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, ClassVar, Union
+from typing import Annotated, Any, ClassVar, NamedTuple, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
@@ -38,8 +38,16 @@ Padding = Union[IntLike, list[IntLike | list[IntLike]]]
 """An integer, per-axis list, per-axis ``[before, after]`` pairs, ``"same"`` or ``"valid"``."""
 
 
-Note = tuple[str, str, Value, Value]
-"""A recorded condition: (kind, text, lhs, rhs); kinds 'ge', 'eq', 'tile', 'warn'."""
+class Note(NamedTuple):
+    """A condition a layer recorded: ``lhs >= rhs`` ('ge'), ``lhs == rhs`` ('eq'),
+    ``lhs mod rhs == 0`` for an exact tiling ('tile'), or a warning ('warn')."""
+
+    kind: str
+    layer: str
+    layer_index: int
+    text: str
+    lhs: Value
+    rhs: Value
 
 
 @dataclass(frozen=True)
@@ -141,7 +149,11 @@ class Ctx:
 
     def require(self, kind: str, text: str, lhs: Value, rhs: Value) -> None:
         """Record a condition ``lhs == rhs`` (kind 'eq') or ``lhs >= rhs`` (kind 'ge')."""
-        self.notes.append((kind, f"{self.name}: {text}", lhs, rhs))
+        self.notes.append(Note(kind, self.name, self.index, text, lhs, rhs))
+
+    def warn(self, text: str) -> None:
+        """Record something worth knowing that is not an error."""
+        self.notes.append(Note("warn", self.name, self.index, text, 0, 0))
 
     def divisible(self, a: Value, b: Value, what: str) -> Value:
         """``a / b`` where ``b`` must divide ``a`` (e.g. channels by groups)."""
@@ -248,7 +260,7 @@ def window_out(n: Value, k_eff: Value, s: Value, pb: Value, pa: Value, ceil_mode
         raise ctx.error(f"output length along spatial axis {axis} would be {out}")
     if not ceil_mode and s != 1:
         # Rows past the last window are ignored: record when the input tiles exactly.
-        ctx.notes.append(("tile", f"{ctx.name}: axis {axis}", span, s))
+        ctx.notes.append(Note("tile", ctx.name, ctx.index, f"axis {axis}", span, s))
     return out
 
 

@@ -28,11 +28,14 @@ from .base import (
     window_rf,
 )
 
+Pads = tuple[tuple[Value, Value], ...]
+
 
 def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Padding,
-            dilation: Axes, ceil_mode: bool = False) -> tuple[tuple[Value, ...], tuple[RFAxis, ...],
-                                                               tuple[Value, ...]]:
-    """Output spatial size, receptive field and kernel of a sliding window over ``t``."""
+            dilation: Axes, ceil_mode: bool = False
+            ) -> tuple[tuple[Value, ...], tuple[RFAxis, ...], tuple[Value, ...], Pads]:
+    """Output spatial size, receptive field, kernel and (before, after) padding of a sliding
+    window over ``t``."""
     nd = need_spatial(t, ctx, "this layer")
     k = ctx.axes(kernel_size, nd, "kernel_size")
     s = ctx.axes(stride, nd, "stride")
@@ -45,7 +48,7 @@ def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Paddi
         out.append(window_out(t.spatial[i], k_eff[i], s[i], pb, pa, ceil_mode, ctx, i))
         r = rf_of(t, i)
         rfs.append(window_rf(r, k_eff[i], s[i], pb) if r is not None else None)
-    return tuple(out), map_rf(t, rfs), k
+    return tuple(out), map_rf(t, rfs), k, pads
 
 
 class Conv(LayerBase):
@@ -67,8 +70,8 @@ class Conv(LayerBase):
         g = ctx.val(self.groups, "groups")
         cin_g = ctx.divisible(c_in, g, "groups must divide in_channels")
         ctx.divisible(c_out, g, "groups must divide out_channels")
-        spatial, rf, k = _window(t, ctx, self.kernel_size, self.stride, self.padding,
-                                 self.dilation)
+        spatial, rf, k, _ = _window(t, ctx, self.kernel_size, self.stride, self.padding,
+                                    self.dilation)
         shape = (t.shape[0], c_out, *spatial)
         n_out = prod(shape)
         weights = prod([*k, cin_g, c_out])
@@ -160,8 +163,8 @@ class SeparableConv(LayerBase):
         c_in = t.channels
         c_out = ctx.val(self.out_channels, "out_channels")
         m = ctx.val(self.depth_multiplier, "depth_multiplier")
-        spatial, rf, k = _window(t, ctx, self.kernel_size, self.stride, self.padding,
-                                 self.dilation)
+        spatial, rf, k, _ = _window(t, ctx, self.kernel_size, self.stride, self.padding,
+                                    self.dilation)
         mid = prod([c_in, m])
         shape = (t.shape[0], c_out, *spatial)
         n_mid = prod([t.shape[0], mid, *spatial])

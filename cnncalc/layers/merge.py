@@ -25,9 +25,9 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
             continue
         strides = [f.stride for f in fields]
         if any(same(strides[0], s) is False for s in strides[1:]):
-            ctx.notes.append(("warn", f"{ctx.name}: inputs have receptive-field strides "
+            ctx.warn(f"inputs have receptive-field strides "
                               f"{[str(s) for s in strides]} along input axis {ax}; "
-                              "the union uses the smallest", 0, 0))
+                     "the union uses the smallest")
         start = vmin(*[f.start for f in fields])
         end = vmax(*[norm(f.start + f.size) for f in fields])  # type: ignore[operator]
         out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))  # type: ignore[operator]

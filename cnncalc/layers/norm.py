@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import prod
+from ..arith import is_num, prod
 from .base import Ctx, IntLike, LayerBase, Out, Tensor, elementwise
 
 
@@ -64,5 +64,9 @@ class GroupNorm(LayerBase):
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
         g = ctx.val(self.num_groups, "num_groups")
-        ctx.divisible(t.channels, g, "num_groups must divide the channels")
+        per_group = prod([ctx.divisible(t.channels, g, "num_groups must divide the channels"),
+                          *t.spatial])
+        if is_num(per_group) and per_group < 2:  # type: ignore[operator]
+            raise ctx.error("group_norm needs more than one value per group (PyTorch's rule); "
+                            "use fewer groups or a larger input")
         return elementwise(t, 7, params=prod([2, t.channels]) if self.affine else 0)

@@ -30,10 +30,10 @@ class MaxPool(LayerBase):
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        spatial, rf, k = _window(t, ctx, self.kernel_size,
-                                 self.kernel_size if self.stride is None else self.stride,
-                                 self.padding, self.dilation, self.ceil_mode)
-        _check_half_kernel(self.padding, k, ctx)
+        spatial, rf, k, pads = _window(t, ctx, self.kernel_size,
+                                       self.kernel_size if self.stride is None else self.stride,
+                                       self.padding, self.dilation, self.ceil_mode)
+        _check_pool_padding(pads, k, self.ceil_mode, ctx)
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
 
@@ -50,21 +50,38 @@ class AvgPool(LayerBase):
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        spatial, rf, k = _window(t, ctx, self.kernel_size,
-                                 self.kernel_size if self.stride is None else self.stride,
-                                 self.padding, 1, self.ceil_mode)
-        _check_half_kernel(self.padding, k, ctx)
+        spatial, rf, k, pads = _window(t, ctx, self.kernel_size,
+                                       self.kernel_size if self.stride is None else self.stride,
+                                       self.padding, 1, self.ceil_mode)
+        _check_pool_padding(pads, k, self.ceil_mode, ctx)
+        if len(k) == 3:
+            # PyTorch's avg_pool3d (unlike 1d/2d and max pooling) also needs the unpadded
+            # input to be at least the kernel.
+            for i, (n, ki) in enumerate(zip(t.spatial, k, strict=True)):
+                if is_num(n) and is_num(ki):
+                    if n < ki:  # type: ignore[operator]
+                        raise ctx.error(f"avg_pool over 3 axes needs the input ({n}) at least "
+                                        f"as large as the kernel ({ki}) along spatial axis {i} "
+                                        "(PyTorch's avg_pool3d rule)")
+                else:
+                    ctx.require("ge", f"avg_pool3d input >= kernel along spatial axis {i}",
+                                n, ki)
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
 
 
-def _check_half_kernel(padding: object, k: tuple, ctx: Ctx) -> None:
-    """PyTorch refuses pool padding above half the kernel; so do we, where decidable."""
-    if isinstance(padding, int) and not isinstance(padding, bool):
-        for ki in k:
-            if is_num(ki) and padding > ki // 2:
-                raise ctx.error(f"pool padding {padding} must be at most half the kernel "
-                                f"size {ki} (PyTorch's rule)")
+def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> None:
+    """PyTorch's pooling rules, where decidable: padding at most half the kernel on each side;
+    and ``ceil_mode`` only with symmetric padding (with explicit asymmetric padding PyTorch's
+    last-window rule would apply to a different input, so no torch equivalent exists)."""
+    for (pb, pa), ki in zip(pads, k, strict=True):
+        for p in (pb, pa):
+            if is_num(p) and is_num(ki) and p > ki // 2:  # type: ignore[operator]
+                raise ctx.error(f"pool padding {p} must be at most half the kernel size {ki} "
+                                "(PyTorch's rule)")
+        if ceil_mode and pb is not pa and pb != pa:
+            raise ctx.error("ceil_mode with asymmetric padding has no PyTorch equivalent; use "
+                            "symmetric padding or ceil_mode false")
 
 
 class _Adaptive(LayerBase):

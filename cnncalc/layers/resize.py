@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from ..arith import ratio, Value, floordiv, is_num, norm, prod
+from ..arith import Value, floordiv, is_num, norm, prod, ratio
 from .base import (
     Axes,
     Ctx,
