@@ -215,6 +215,13 @@ class Analysis:
             "warnings": self.warnings,
         }
 
+    def to_table(self, fmt: str = "table", columns: tuple[str, ...] | None = None,
+                 depth: int | None = None, units: bool = False) -> str:
+        """The analysis as a table: ``table`` (plain text), ``markdown``, ``latex``, ``csv`` or
+        ``html``; see :func:`cnncalc.tables.render`."""
+        from .tables import render
+        return render(self, fmt, columns=columns, depth=depth, units=units)
+
     # --- binding a symbolic analysis ---------------------------------------------------------
 
     def _check(self, bindings: Mapping[str, Any]) -> None:

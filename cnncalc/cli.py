@@ -1,4 +1,4 @@
-"""The ``cnncalc`` command: ``analyze``, ``zoo``, ``schema``.
+"""The ``cnncalc`` command. Sub-commands live in :mod:`cnncalc.commands`, one module each.
 
 Bad input exits with code 2 and one line naming the layer and what is wrong; never a traceback.
 """
@@ -6,25 +6,13 @@ Bad input exits with code 2 and one line naming the layer and what is wrong; nev
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
-from .api import analyze
+from .commands import COMMANDS
 from .errors import CnnCalcError
-from .schema import json_schema
-from .tables import plain
-from .zoo import load_zoo, zoo_names
-
-
-def _binding(text: str) -> tuple[str, int]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    try:
-        return name.strip(), int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{name.strip()}: {value!r} is not an integer") from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,18 +21,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cnncalc: error: {message}\n")
 
 
+def _modules() -> list[ModuleType]:
+    found = []
+    for name in COMMANDS:
+        try:
+            found.append(importlib.import_module(f".commands.{name}", __package__))
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.commands.{name}":
+                raise
+    return found
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (also used to document the command)."""
     p = _Parser(prog="cnncalc", description="Closed-form shapes, parameters, MACs, memory and "
-                "receptive fields of CNNs.")
+                "receptive fields of CNNs, checked against PyTorch.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    a = sub.add_parser("analyze", help="analyse an architecture (JSON file or zoo name)")
-    a.add_argument("arch", help="a JSON file or a zoo model name (see `cnncalc zoo`)")
-    a.add_argument("--bind", "-b", action="append", type=_binding, default=[],
-                   metavar="NAME=VALUE", help="bind a size, e.g. --bind H=224 (repeatable)")
-    a.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    sub.add_parser("zoo", help="list the reference architectures")
-    sub.add_parser("schema", help="print the JSON Schema of the architecture format")
+    for mod in _modules():
+        sp = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(sp)
+        sp.set_defaults(_run=mod.run)
     return p
 
 
@@ -52,27 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
     try:
-        if args.command == "zoo":
-            for name in zoo_names():
-                arch = load_zoo(name)
-                print(f"{name:16s} {arch.description or ''}".rstrip())
-            return 0
-        if args.command == "schema":
-            print(json.dumps(json_schema(), indent=2))
-            return 0
-        bindings = dict(args.bind)
-        an = analyze(args.arch, bindings)
-        if args.format == "json":
-            print(json.dumps(an.to_dict(), indent=2))
-        else:
-            sys.stdout.write(plain(an))
-        return 0
+        return int(args._run(args))
     except CnnCalcError as e:
         print(f"cnncalc: error: {e}", file=sys.stderr)
         return 2
     except RecursionError:
         print("cnncalc: error: the input is nested too deeply", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cnncalc: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # pragma: no cover - `cnncalc ... | head`
         return 0
 

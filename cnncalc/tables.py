@@ -63,3 +63,17 @@ def plain(an: Analysis) -> str:
     for w in an.warnings:
         out.append("warning: " + w)
     return "\n".join(out) + "\n"
+
+
+FORMATS = ("table",)
+"""Formats :func:`render` knows."""
+
+
+def render(an: Analysis, fmt: str = "table", *, columns: tuple[str, ...] | None = None,
+           depth: int | None = None, units: bool = False) -> str:
+    """Render ``an`` in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "table" and columns is None and depth is None and not units:
+        return plain(an)
+    from .errors import CnnCalcError
+    raise CnnCalcError(f"unknown table format {fmt!r}; one of {', '.join(FORMATS)}",
+                       kind="input")
