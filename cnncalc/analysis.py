@@ -18,7 +18,7 @@ import sympy
 from .arith import Value, free_names, is_num, norm, prod, total
 from .compile import compile_int, pretty
 from .errors import CnnCalcError
-from .layers.base import Note, RFAxis
+from .layers.base import Note, RFAxis, Work
 
 if TYPE_CHECKING:
     from .schema import Architecture
@@ -79,6 +79,7 @@ class LayerResult:
     aliases_input: bool = False
     path: list[str | int] = field(default_factory=list)
     dtype_bytes: int = 4
+    work: tuple[Work, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.receptive_field, tuple):
@@ -267,7 +268,8 @@ class Analysis:
                 receptive_field=ReceptiveField(tuple(ev_exact(v) for v in rf.size),
                                                tuple(ev_exact(v) for v in rf.stride),
                                                tuple(ev_exact(v) for v in rf.start)),
-                aliases_input=r.aliases_input, path=r.path))
+                aliases_input=r.aliases_input, path=r.path,
+                work=tuple(Work(*(ev(x) for x in w)) for w in r.work)))
         for r in new_layers:
             for v in r.output_shape:
                 if is_num(v) and v < 1:  # type: ignore[operator]

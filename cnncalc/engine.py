@@ -109,7 +109,7 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
             name=node.name, type=node.type, inputs=list(node.inputs), output_shape=out.shape,
             params=out.params, buffers=out.buffers, macs=out.macs, other_ops=out.other_ops,
             activations=n_out, receptive_field=out.rf, aliases_input=out.aliases_input,
-            path=node.path))
+            path=node.path, work=out.work))
     peak, kept = _memory(results, prod(shape), byte)
     return Analysis(arch=arch, bindings=dict(env), symbols=symbols(arch), input_shape=tuple(shape),
                     layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, ClassVar, NamedTuple, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
@@ -92,6 +92,22 @@ class Tensor:
         return prod(self.shape)
 
 
+class Work(NamedTuple):
+    """The multiply-accumulate work of a conv-like layer, for cost models: ``n`` batch,
+    ``s`` output positions per item (input positions for a transposed conv), ``k`` kernel
+    area, ``cin`` input channels per group, ``cout`` output channels (per group for a transposed
+    conv). Its MACs are the product ``n * s * k * cin * cout``."""
+
+    n: Value
+    s: Value
+    k: Value
+    cin: Value
+    cout: Value
+
+    def macs(self) -> Value:
+        return prod(self)
+
+
 @dataclass
 class Out:
     """What a layer's rules produce for one application."""
@@ -104,7 +120,7 @@ class Out:
     macs: Value = 0
     other_ops: Value = 0
     aliases_input: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    work: tuple[Work, ...] = ()
 
 
 class Ctx:

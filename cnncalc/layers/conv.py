@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import Value, is_num, norm, prod, ratio
+from ..arith import Value, is_num, norm, prod, ratio, total
 from .base import (
     Axes,
     Ctx,
@@ -20,6 +20,7 @@ from .base import (
     Padding,
     RFAxis,
     Tensor,
+    Work,
     map_rf,
     need_spatial,
     resolve_padding,
@@ -75,10 +76,10 @@ class Conv(LayerBase):
         shape = (t.shape[0], c_out, *spatial)
         n_out = prod(shape)
         weights = prod([*k, cin_g, c_out])
+        work = Work(t.shape[0], prod(spatial), prod(k), cin_g, c_out)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map,
                    params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
-                   macs=prod([n_out, *k, cin_g]),
-                   other_ops=n_out if self.bias else 0)
+                   macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
 
 class ConvTranspose(LayerBase):
@@ -135,12 +136,11 @@ class ConvTranspose(LayerBase):
                               stride=ratio(r.stride, s[i]),
                               start=norm(r.start + r.stride * first)))  # type: ignore[operator]
         shape = (t.shape[0], c_out, *spatial)
-        n_in = t.numel()
         weights = prod([*k, c_in, cout_g])
+        work = Work(t.shape[0], prod(t.spatial), prod(k), c_in, cout_g)
         return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map,
                    params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
-                   macs=prod([n_in, *k, cout_g]),
-                   other_ops=prod(shape) if self.bias else 0)
+                   macs=work.macs(), other_ops=prod(shape) if self.bias else 0, work=(work,))
 
 
 class SeparableConv(LayerBase):
@@ -167,9 +167,10 @@ class SeparableConv(LayerBase):
                                     self.dilation)
         mid = prod([c_in, m])
         shape = (t.shape[0], c_out, *spatial)
-        n_mid = prod([t.shape[0], mid, *spatial])
         n_out = prod(shape)
         params = norm(prod([*k, mid]) + prod([mid, c_out]) + (c_out if self.bias else 0))  # type: ignore[operator]
-        macs = norm(prod([n_mid, *k]) + prod([n_out, mid]))  # type: ignore[operator]
-        return Out(shape=shape, rf=rf, axis_map=t.axis_map, params=params, macs=macs,
-                   other_ops=n_out if self.bias else 0, extra={"intermediate": n_mid})
+        s = prod(spatial)
+        work = (Work(t.shape[0], s, prod(k), 1, mid), Work(t.shape[0], s, 1, mid, c_out))
+        return Out(shape=shape, rf=rf, axis_map=t.axis_map, params=params,
+                   macs=total(w.macs() for w in work), other_ops=n_out if self.bias else 0,
+                   work=work)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ..arith import norm, prod
-from .base import Ctx, IntLike, LayerBase, Out, Tensor, whole
+from .base import Ctx, IntLike, LayerBase, Out, Tensor, Work, whole
 
 
 class Linear(LayerBase):
@@ -31,10 +31,10 @@ class Linear(LayerBase):
             ax = t.axis_map[last]
             rf[ax] = whole(ctx, ax)  # type: ignore[index]
         n_out = prod(shape)
+        work = Work(t.shape[0], prod(t.shape[1:-1]), 1, s_in, s_out)
         return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map,
                    params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),  # type: ignore[operator]
-                   macs=prod([*t.shape[:-1], s_in, s_out]),
-                   other_ops=n_out if self.bias else 0)
+                   macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
 
 class Flatten(LayerBase):
