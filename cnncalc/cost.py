@@ -1,0 +1,286 @@
+"""Cost measures per layer, and models that turn them into predicted time.
+
+Measures (symbolic like everything else, from the layers' :class:`~cnncalc.layers.base.Work`):
+
+* ``macs`` and ``flops = 2*macs`` (see docs/conventions.md);
+* ``bytes`` moved: every input read once, the weights read once, the output written once, by
+  the dtype's size — a lower bound on memory traffic;
+* ``intensity``: flops per byte moved;
+* ``alpha_flops`` (Asperti, Evangelista, Marzolla, "Dissecting FLOPs along input dimensions for
+  GreenAI cost estimations", LOD 2021, and its public code): for a convolution over ``S`` input
+  positions with a ``K = K1*K2`` kernel, ``S_K = ln K + 1``,
+  ``alpha = ((S_K + beta*(S - S_K)) / S) ** gamma`` and ``alpha_flops = alpha * C_in*C_out*K*S``,
+  with ``(beta, gamma) = (0.02, 0.99)`` for ``K = 1`` and ``(0.001, 0.56)`` for ``K > 1``.
+  The paper's layers keep their size ("same" padding), so ``S`` is also the output size; here
+  ``S`` is the number of positions the kernel is applied at (output positions times batch),
+  which measures the work of strided layers too. Dense layers are 1x1 convolutions over the batch.
+* ``roofline``: ``max(flops / peak, bytes / bandwidth) + overhead`` for a device profile.
+
+The fitted model (:class:`ConvTimeModel`) predicts the time of conv-like work as
+``t0 + exp(theta . phi)``, ``phi`` a quadratic in the logs of positions, kernel area and
+channels with a ``K = 1`` indicator; it is fitted on log time (so on relative error) by damped
+Gauss-Newton with a small ridge. Other layers are predicted from bytes moved
+(:class:`BytesTimeModel`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+
+from .arith import Value, is_num, norm, prod, total
+from .errors import CnnCalcError
+
+if TYPE_CHECKING:
+    from .analysis import Analysis, LayerResult
+    from .layers.base import Work
+
+PAPER_CONSTANTS = {"k1": (0.02, 0.99), "k": (0.001, 0.56)}
+"""The paper's (beta, gamma) for K = 1 and for K > 1."""
+
+
+def alpha(s: Any, k: Any, beta: Any = None, gamma: Any = None) -> Any:
+    """The paper's alpha for ``s`` positions and kernel area ``k`` (NumPy arrays or floats);
+    default constants by ``k``."""
+    s = np.asarray(s, dtype=float)
+    k = np.asarray(k, dtype=float)
+    if beta is None:
+        beta = np.where(k == 1, PAPER_CONSTANTS["k1"][0], PAPER_CONSTANTS["k"][0])
+    if gamma is None:
+        gamma = np.where(k == 1, PAPER_CONSTANTS["k1"][1], PAPER_CONSTANTS["k"][1])
+    sk = np.log(k) + 1.0
+    return ((sk + beta * (s - sk)) / s) ** gamma
+
+
+def _alpha_symbolic(s: Value, k: Value) -> Value:
+    """alpha as a sympy expression (or float when everything is a number)."""
+    if is_num(s) and is_num(k):
+        return float(alpha(s, k))
+    kk = sympy.sympify(k)
+    beta, gamma = PAPER_CONSTANTS["k1"] if kk == 1 else PAPER_CONSTANTS["k"]
+    sk = sympy.log(kk) + 1
+    return ((sk + sympy.Float(beta) * (s - sk)) / s) ** sympy.Float(gamma)
+
+
+def work_alpha_flops(w: Work) -> Value:
+    """alpha-FLOPs of one piece of conv-like work (see the module docstring)."""
+    positions = prod([w.n, w.s])
+    a = _alpha_symbolic(positions, w.k)
+    base = w.macs()
+    if isinstance(a, float) and is_num(base):
+        return a * base  # type: ignore[return-value,operator]
+    return a * base  # type: ignore[operator,no-any-return]
+
+
+@dataclass
+class LayerCost:
+    """Cost measures of one layer; ``time_s`` when a profile predicts it."""
+
+    name: str
+    type: str
+    macs: Value
+    flops: Value
+    bytes: Value
+    intensity: Any
+    alpha_flops: Any
+    time_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from .analysis import jsonable
+        out: dict[str, Any] = {}
+        for k, v in asdict(self).items():
+            if isinstance(v, float) or v is None:
+                out[k] = v
+            elif isinstance(v, (int, sympy.Basic)):
+                out[k] = jsonable(v) if not (isinstance(v, sympy.Float)) else float(v)
+            else:
+                out[k] = v
+        return out
+
+
+def layer_bytes(an: Analysis, r: LayerResult) -> Value:
+    """Bytes moved by a layer: inputs read + weights read + output written."""
+    if r.aliases_input:
+        return 0
+    sizes = {x.name: x.activations for x in an.layers}
+    sizes["input"] = prod(an.input_shape)
+    read = total(sizes[i] for i in r.inputs)
+    return prod([an.dtype_bytes, norm(read + r.params + r.activations)])  # type: ignore[operator]
+
+
+def costs(an: Analysis, profile: DeviceProfile | None = None) -> list[LayerCost]:
+    """Cost measures per layer; with a profile, predicted seconds per layer too."""
+    out = []
+    for r in an.layers:
+        b = layer_bytes(an, r)
+        flops = r.flops
+        if is_num(flops) and is_num(b):
+            intensity: Any = (flops / b) if b else 0.0  # type: ignore[operator]
+        else:
+            intensity = sympy.sympify(flops) / b if b != 0 else 0
+        af: Any = 0
+        for w in r.work:
+            af = af + work_alpha_flops(w)
+        c = LayerCost(r.name, r.type, r.macs, flops, b, intensity, af)
+        if profile is not None:
+            c.time_s = profile.layer_seconds(r, b)
+        out.append(c)
+    return out
+
+
+def _positions(s: Any, n: Any) -> Any:
+    return np.asarray(s, dtype=float) * np.asarray(n, dtype=float)
+
+
+# --- the fitted conv model ---------------------------------------------------------------------
+
+def conv_features(p: Any, k: Any, cin: Any, cout: Any) -> np.ndarray:
+    """``phi``: a quadratic in log positions, log kernel area, log channels in and out, and a
+    ``K = 1`` indicator (1x1 convolutions run as plain matrix products)."""
+    lp, lk = np.log(np.asarray(p, float)), np.log(np.asarray(k, float))
+    li, lo = np.log(np.asarray(cin, float)), np.log(np.asarray(cout, float))
+    k1 = (np.asarray(k, float) == 1) * 1.0
+    one = np.ones_like(lp)
+    return np.stack([one, lp, lk, li, lo, lp * lp, lp * lk, lk * lk, li * lo, lp * li, lp * lo,
+                     lk * li, lk * lo, k1, k1 * lp, li * li, lo * lo], axis=-1)
+
+
+@dataclass
+class ConvTimeModel:
+    """Time of conv-like work: ``t0 + exp(theta . phi(positions, K, C_in, C_out))`` seconds."""
+
+    theta: list[float]
+    t0: float
+
+    @classmethod
+    def fit(cls, p: Any, k: Any, cin: Any, cout: Any, seconds: Any,
+            ridge: float = 1e-2) -> ConvTimeModel:
+        x = conv_features(p, k, cin, cout)
+        y = np.log(np.asarray(seconds, float))
+        theta, t0 = _fit_floor_loglinear(x, y, ridge)
+        return cls([float(v) for v in theta], float(t0))
+
+    def predict(self, p: Any, k: Any, cin: Any, cout: Any) -> np.ndarray:
+        x = conv_features(p, k, cin, cout)
+        return self.t0 + np.exp(x @ np.asarray(self.theta))
+
+
+def _fit_floor_loglinear(x: np.ndarray, y: np.ndarray, ridge: float,
+                         iters: int = 300) -> tuple[np.ndarray, float]:
+    """Least squares of ``log(t0 + exp(x @ c)) - y`` by Levenberg-Marquardt, ridge on ``c[1:]``."""
+    m = x.shape[1]
+    c = np.linalg.lstsq(x, y, rcond=None)[0]
+    z = float(np.log(np.exp(y).min() * 0.5))
+    lam = 1e-2
+
+    def loss(c: np.ndarray, z: float) -> tuple[float, np.ndarray, np.ndarray]:
+        e = np.exp(np.clip(x @ c, -60, 60))
+        r = np.log(np.exp(z) + e) - y
+        return float(r @ r + ridge * c[1:] @ c[1:]), r, e
+
+    cur, r, e = loss(c, z)
+    improved = 0.0
+    for _ in range(iters):
+        t0 = math.exp(z)
+        d = t0 + e
+        jac = np.concatenate([(e / d)[:, None] * x, (t0 / d)[:, None]], axis=1)
+        g = jac.T @ r
+        g[1:m] += ridge * c[1:]
+        a = jac.T @ jac
+        a[np.arange(1, m), np.arange(1, m)] += ridge
+        while lam < 1e12:
+            step = np.linalg.solve(a + lam * np.diag(np.diag(a) + 1e-12), -g)
+            z2 = z + float(step[m])
+            new, r2, e2 = loss(c + step[:m], z2)
+            if new < cur:
+                improved = cur - new
+                c, z, cur, r, e = c + step[:m], z2, new, r2, e2
+                lam = max(lam / 3, 1e-12)
+                break
+            lam *= 4
+        else:
+            break
+        if improved < 1e-12 * max(cur, 1e-30):
+            break
+    return c, math.exp(z)
+
+
+@dataclass
+class BytesTimeModel:
+    """Time of memory-bound layers (pooling, norms, activations, merges): ``t0 + b / bw``."""
+
+    t0: float
+    bandwidth: float
+
+    def predict(self, nbytes: Any) -> np.ndarray:
+        return self.t0 + np.asarray(nbytes, float) / self.bandwidth
+
+
+@dataclass
+class DeviceProfile:
+    """A calibrated device: measured peaks, fitted models, and the scores they earned."""
+
+    device: str
+    dtype: str
+    peak_flops: float
+    bandwidth: float
+    overhead_s: float
+    conv: ConvTimeModel
+    other: BytesTimeModel
+    meta: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, Any] = field(default_factory=dict)
+
+    def layer_seconds(self, r: LayerResult, nbytes: Value) -> float:
+        """Predicted seconds of one layer (every size must be bound)."""
+        if r.aliases_input:
+            return 0.0
+        if r.work:
+            secs = 0.0
+            for w in r.work:
+                vals = [int(v) for v in (w.n, w.s, w.k, w.cin, w.cout)]  # type: ignore[call-overload]
+                secs += float(self.conv.predict(vals[0] * vals[1], vals[2], vals[3], vals[4]))
+            return secs
+        if not is_num(nbytes):
+            raise CnnCalcError("bind every size to predict time", layer=r.name, kind="binding")
+        return float(self.other.predict(nbytes))
+
+    def roofline(self, flops: float, nbytes: float) -> float:
+        """``max(flops / peak, bytes / bandwidth) + overhead`` seconds."""
+        return max(flops / self.peak_flops, nbytes / self.bandwidth) + self.overhead_s
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeviceProfile:
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls(device=d["device"], dtype=d["dtype"], peak_flops=float(d["peak_flops"]),
+                       bandwidth=float(d["bandwidth"]), overhead_s=float(d["overhead_s"]),
+                       conv=ConvTimeModel(**d["conv"]), other=BytesTimeModel(**d["other"]),
+                       meta=d.get("meta", {}), scores=d.get("scores", {}))
+        except FileNotFoundError:
+            raise CnnCalcError(f"no such profile: {path}", kind="input") from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise CnnCalcError(f"{path} is not a cnncalc device profile ({e})",
+                               kind="input") from None
+
+
+def predict_seconds(an: Analysis, profile: DeviceProfile) -> tuple[list[float], float]:
+    """Predicted seconds per layer and for the whole network (their sum)."""
+    per = [c.time_s or 0.0 for c in costs(an, profile)]
+    return per, float(sum(per))
+
+
+__all__ = ["BytesTimeModel", "ConvTimeModel", "DeviceProfile", "LayerCost", "PAPER_CONSTANTS",
+           "alpha", "conv_features", "costs", "layer_bytes", "predict_seconds",
+           "work_alpha_flops"]
