@@ -28,6 +28,9 @@ def check_bindings(arch: Architecture, bindings: Mapping[str, object] | None) ->
     """Bindings as ints; refuse names the architecture does not have and absurd values."""
     if not bindings:
         return {}
+    if not isinstance(bindings, Mapping):
+        raise CnnCalcError(f"bindings must be a mapping of names to integers, got "
+                           f"{type(bindings).__name__}", path=["bindings"], kind="binding")
     have = symbols(arch)
     out: dict[str, int] = {}
     for k, v in bindings.items():

@@ -11,6 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def format_path(path: list[str | int]) -> str:
+    """``['input', 'shape', 3]`` as ``input.shape[3]``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
 class CnnCalcError(ValueError):
     """Bad input: names the layer (when there is one) and what is wrong."""
 
@@ -38,7 +43,7 @@ class CnnCalcError(ValueError):
                 where += f" (#{self.index})"
             where += ": "
         elif self.path:
-            where = "/".join(str(p) for p in self.path) + ": "
+            where = format_path(self.path) + ": "
         return where + self.message
 
     def at(self, layer: str | None, index: int | None,

@@ -63,12 +63,16 @@ def _check_magnitude(text: str, v: Value) -> Value:
     return v
 
 
-@functools.lru_cache(maxsize=8192)
 def compile_expr(text: str) -> Expression:
     """Parse and check ``text`` against the whitelist; raise CnnCalcError if it is refused."""
     if not isinstance(text, str):
         raise CnnCalcError(f"expected an expression string, got {type(text).__name__}",
                            kind="expression")
+    return _compile_text(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _compile_text(text: str) -> Expression:
     if len(text) > MAX_LENGTH:
         raise _fail(text[:40] + "...", f"longer than {MAX_LENGTH} characters")
     if not text.strip():

@@ -101,9 +101,9 @@ class _Expander:
             refs: list[Ref] = ([_Ref(scope, n, full, idx, tuple(ipath)) for n in item.inputs]
                                if item.inputs else [prev])
             if isinstance(item, BlockRef):
-                out = self._block(item, full, refs, env, ipath, depth)
+                out = self._block(item, full, refs, env, ipath, depth, index=idx)
             elif isinstance(item, Repeat):
-                out = self._repeat(item, full, refs, env, ipath, depth)
+                out = self._repeat(item, full, refs, env, ipath, depth, index=idx)
             else:
                 if len(self.nodes) >= MAX_LAYERS:
                     raise CnnCalcError(f"more than {MAX_LAYERS} layers after expanding blocks and "
@@ -119,35 +119,39 @@ class _Expander:
             prev = out
         return out
 
-    def _single_input(self, refs: list[Ref], what: str, full: str, path: list[str | int]) -> Ref:
+    def _single_input(self, refs: list[Ref], what: str, full: str, path: list[str | int],
+                      index: int | None) -> Ref:
         if len(refs) != 1:
             raise CnnCalcError(f"a {what} takes exactly one input, got {len(refs)}", layer=full,
-                               path=path)
+                               index=index, path=path)
         return refs[0]
 
     def _block(self, item: BlockRef, full: str, refs: list[Ref], env: dict[str, Value],
-               path: list[str | int], depth: int, prefix: str | None = None) -> str:
+               path: list[str | int], depth: int, prefix: str | None = None,
+               index: int | None = None) -> str:
         blk = self.arch.blocks.get(item.block)
         if blk is None:
             known = ", ".join(sorted(self.arch.blocks)) or "none defined"
             raise CnnCalcError(f"unknown block {item.block!r} (blocks: {known})", layer=full,
-                               path=path)
+                               index=index, path=path)
         if item.block in self.stack:
-            raise CnnCalcError(f"block {item.block!r} instantiates itself "
-                               f"({' -> '.join([*self.stack, item.block])})", layer=full, path=path)
+            chain = " -> ".join([*self.stack, item.block])
+            raise CnnCalcError(f"block {item.block!r} instantiates itself ({chain})",
+                               layer=full, index=index, path=path)
         missing = [a for a in blk.args if a not in item.args]
         extra = [a for a in item.args if a not in blk.args]
         if missing or extra:
             raise CnnCalcError(f"block {item.block!r} takes args {blk.args}; "
                                + (f"missing {missing}" if missing else f"unknown {extra}"),
-                               layer=full, path=path)
+                               layer=full, index=index, path=path)
         new_env = dict(self.env)
         for a, v in item.args.items():
             try:
                 new_env[a] = evaluate(v, env)
             except CnnCalcError as e:
-                raise CnnCalcError(f"argument {a!r}: {e.message}", layer=full, path=path) from None
-        src = self._single_input(refs, "block", full, path)
+                raise CnnCalcError(f"argument {a!r}: {e.message}", layer=full, index=index,
+                                   path=path) from None
+        src = self._single_input(refs, "block", full, path, index)
         self.stack.append(item.block)
         sub = _Scope(prefix if prefix is not None else full, src)
         out = self.expand(list(blk.layers), sub, new_env, ["blocks", item.block, "layers"],
@@ -156,18 +160,22 @@ class _Expander:
         return out
 
     def _repeat(self, item: Repeat, full: str, refs: list[Ref], env: dict[str, Value],
-                path: list[str | int], depth: int) -> str:
+                path: list[str | int], depth: int, index: int | None = None) -> str:
         try:
             times = evaluate(item.times, env)
         except CnnCalcError as e:
-            raise CnnCalcError(f"times: {e.message}", layer=full, path=path) from None
+            raise CnnCalcError(f"times: {e.message}", layer=full, index=index, path=path) from None
         if not is_num(times):
             raise CnnCalcError(f"times must be a number, got {times}; bind the sizes it uses",
-                               layer=full, path=path)
-        if times < 1 or times > MAX_LAYERS:  # type: ignore[operator]
-            raise CnnCalcError(f"times must be between 1 and {MAX_LAYERS}, got {times}",
-                               layer=full, path=path)
-        cur: Ref = self._single_input(refs, "repeat", full, path)
+                               layer=full, index=index, path=path)
+        if times < 1:  # type: ignore[operator]
+            raise CnnCalcError(f"times must be at least 1, got {times}", layer=full,
+                               index=index, path=path)
+        if times > MAX_LAYERS:  # type: ignore[operator]
+            raise CnnCalcError(f"times {times} is more than the {MAX_LAYERS} layers allowed "
+                               "(set CNNCALC_MAX_LAYERS to raise the limit)", layer=full,
+                               index=index, path=path, kind="limit")
+        cur: Ref = self._single_input(refs, "repeat", full, path, index)
         body = list(item.body)
         only_block = body[0] if len(body) == 1 and isinstance(body[0], BlockRef) \
             and body[0].name is None else None
@@ -200,7 +208,7 @@ class _Expander:
         known = sorted(ref.scope.local_out)
         raise CnnCalcError(f"unknown input {ref.name!r}; known names here: "
                            f"{', '.join(['input', *known][:20])}", layer=ref.owner,
-                           path=[*ref.path, "inputs"])
+                           index=ref.index, path=[*ref.path, "inputs"])
 
 
 def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pydantic
 
-from .errors import CnnCalcError
+from .errors import CnnCalcError, format_path
 from .schema import Architecture
 
 
@@ -38,7 +38,12 @@ def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
     layer: str | None = None
     index: int | None = None
     node: Any = raw
+    tag: Any = None  # the union tag pydantic puts after a layer's index
     for part in best["loc"]:
+        if tag is not None and part == tag:
+            tag = None
+            continue
+        tag = None
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
@@ -46,17 +51,23 @@ def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
             if isinstance(node, dict) and path and path[-1] in ("layers", "body"):
                 index = part
                 layer = str(node.get("name") or f"{node.get('type')}{part}")
+                tag = node.get("type")
         elif best["type"] in ("missing", "extra_forbidden") and part == best["loc"][-1]:
             pass
         else:
             continue
         path.append(part)
-    field = next((p for p in reversed(path) if isinstance(p, str)), None)
+    # The field as a path inside the layer (``args.w``, ``padding[1]``), or from the top.
+    start = 0
+    for i, p in enumerate(path):
+        if isinstance(p, int) and i and path[i - 1] in ("layers", "body"):
+            start = i + 1
+    field = format_path(path[start:])
     msg = str(best["msg"]).removeprefix("Value error, ")
     if best["type"] == "extra_forbidden":
         msg = f"unknown field {field!r}"
     elif best["type"] == "missing":
         msg = f"missing field {field!r}"
-    elif field and field not in ("layers", "body"):
+    elif layer is not None and field:
         msg = f"{field}: {msg}"
     return CnnCalcError(msg, layer=layer, index=index, path=path, kind="schema")

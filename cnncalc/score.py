@@ -86,6 +86,8 @@ def load_csv(path: str | Path, device: str | None = None) -> Measurements:
         for line, row in enumerate(reader, start=2):
             if device is not None and row.get("device") not in (None, "", device):
                 continue
+            if row.get("kind") not in (None, "", "conv", "dense"):
+                continue  # calibration tables also time pooling and element-wise layers
             if len(rows) >= MAX_ROWS:
                 raise CnnCalcError(f"{path}: more than {MAX_ROWS} rows", kind="limit")
             try:

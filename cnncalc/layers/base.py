@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, NamedTuple, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
-from ..arith import Value, ceildiv, floordiv, is_num, norm, prod, same, vmin
+from ..arith import Value, ceildiv, floordiv, is_num, norm, prod, same, vmax, vmin
 from ..errors import CnnCalcError
 from ..expr import compile_expr, evaluate
 
@@ -29,6 +29,8 @@ def _check_expr(v: str) -> str:
 
 
 StrictInt = Annotated[int, Strict()]
+Flag = Annotated[bool, Strict()]
+"""A JSON boolean (``true``/``false``; not ``1`` or ``"yes"``)."""
 ExprStr = Annotated[str, Strict(), AfterValidator(_check_expr)]
 IntLike = Union[StrictInt, ExprStr]
 """An integer, or an expression string in size names (``"H"``, ``"2*C"``)."""
@@ -222,9 +224,13 @@ def resolve_padding(padding: Any, nd: int, k_eff: Sequence[Value], stride: Seque
         pads = []
         for i in range(nd):
             out = ceildiv(spatial[i], stride[i])
-            need = norm(out - 1) * stride[i] + k_eff[i] - spatial[i]  # type: ignore[operator]
-            from ..arith import vmax
-            tot = vmax(norm(need), 0)
+            need = norm(norm(out - 1) * stride[i] + k_eff[i] - spatial[i])  # type: ignore[operator]
+            # (out - 1)*s >= in - s, so with k_eff >= s the padding is never negative.
+            s_i, k_i = stride[i], k_eff[i]
+            if is_num(s_i) and is_num(k_i) and k_i >= s_i:  # type: ignore[operator]
+                tot = need
+            else:
+                tot = vmax(need, 0)
             before = floordiv(tot, 2)
             pads.append((before, norm(tot - before)))  # type: ignore[operator]
         return tuple(pads)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import Value, is_num, norm, prod, ratio, total
+from ..arith import Value, ceildiv, is_num, norm, prod, ratio, total
 from .base import (
     Axes,
     Ctx,
+    Flag,
     IntLike,
     LayerBase,
     Out,
@@ -46,7 +47,10 @@ def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Paddi
     out, rfs = [], []
     for i in range(nd):
         pb, pa = pads[i]
-        out.append(window_out(t.spatial[i], k_eff[i], s[i], pb, pa, ceil_mode, ctx, i))
+        if padding == "same":
+            out.append(ceildiv(t.spatial[i], s[i]))  # the definition; nothing is left unread
+        else:
+            out.append(window_out(t.spatial[i], k_eff[i], s[i], pb, pa, ceil_mode, ctx, i))
         r = rf_of(t, i)
         rfs.append(window_rf(r, k_eff[i], s[i], pb) if r is not None else None)
     return tuple(out), map_rf(t, rfs), k, pads
@@ -62,7 +66,7 @@ class Conv(LayerBase):
     padding: Padding = 0
     dilation: Axes = 1
     groups: IntLike = 1
-    bias: bool = True
+    bias: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -98,7 +102,7 @@ class ConvTranspose(LayerBase):
     output_padding: Axes = 0
     dilation: Axes = 1
     groups: IntLike = 1
-    bias: bool = True
+    bias: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -114,7 +118,6 @@ class ConvTranspose(LayerBase):
         op = ctx.axes(self.output_padding, nd, "output_padding", 0)
         d = ctx.axes(self.dilation, nd, "dilation")
         spatial, rfs = [], []
-        from ..arith import ceildiv
         for i in range(nd):
             if is_num(op[i]) and is_num(s[i]) and is_num(d[i]) and op[i] >= max(s[i], d[i]):  # type: ignore[operator]
                 raise ctx.error("output_padding must be smaller than stride or dilation")
@@ -156,7 +159,7 @@ class SeparableConv(LayerBase):
     padding: Padding = 0
     dilation: Axes = 1
     depth_multiplier: IntLike = 1
-    bias: bool = True
+    bias: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..arith import is_num, prod
-from .base import Ctx, IntLike, LayerBase, Out, Tensor, elementwise
+from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, elementwise
 
 
 class BatchNorm(LayerBase):
@@ -23,8 +23,8 @@ class BatchNorm(LayerBase):
     type: Literal["batch_norm"]
     eps: float = 1e-5
     momentum: float = 0.1
-    affine: bool = True
-    track_running_stats: bool = True
+    affine: Flag = True
+    track_running_stats: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -42,7 +42,7 @@ class LayerNorm(LayerBase):
     type: Literal["layer_norm"]
     normalized_dims: int | None = Field(None, ge=1, le=4)
     eps: float = 1e-5
-    elementwise_affine: bool = True
+    elementwise_affine: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -59,7 +59,7 @@ class GroupNorm(LayerBase):
     type: Literal["group_norm"]
     num_groups: IntLike
     eps: float = 1e-5
-    affine: bool = True
+    affine: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]

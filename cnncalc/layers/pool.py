@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..arith import is_num, prod
-from .base import Axes, Ctx, LayerBase, Out, Padding, Tensor, need_spatial, whole
+from .base import Axes, Ctx, Flag, LayerBase, Out, Padding, Tensor, need_spatial, whole
 from .conv import _window
 
 
@@ -26,7 +26,7 @@ class MaxPool(LayerBase):
     stride: Axes | None = None
     padding: Padding = 0
     dilation: Axes = 1
-    ceil_mode: bool = False
+    ceil_mode: Flag = False
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -45,8 +45,8 @@ class AvgPool(LayerBase):
     kernel_size: Axes
     stride: Axes | None = None
     padding: Padding = 0
-    ceil_mode: bool = False
-    count_include_pad: bool = True
+    ceil_mode: Flag = False
+    count_include_pad: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -117,7 +117,7 @@ class GlobalAvgPool(LayerBase):
     ``keepdim`` is false, when the output is ``[N, C]``."""
 
     type: Literal["global_avg_pool"]
-    keepdim: bool = True
+    keepdim: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]

@@ -15,6 +15,7 @@ from ..arith import Value, floordiv, is_num, norm, prod, ratio
 from .base import (
     Axes,
     Ctx,
+    Flag,
     IntLike,
     LayerBase,
     Out,
@@ -34,7 +35,7 @@ class Upsample(LayerBase):
     scale_factor: Axes | None = None
     size: Axes | None = None
     mode: Literal["nearest", "linear", "bilinear", "trilinear"] = "nearest"
-    align_corners: bool | None = None
+    align_corners: Flag | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> Upsample:
