@@ -14,26 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from .dtypes import DTYPE_BYTES
 from .layers import LAYER_CLASSES
-from .layers.activation import (
-    GELU,
-    Dropout,
-    Hardswish,
-    Identity,
-    LeakyReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Tanh,
-)
 from .layers.base import IntLike, LayerBase
-from .layers.conv import Conv, ConvTranspose, SeparableConv
-from .layers.dense import Flatten, Linear
-from .layers.merge import Add, Concat, Mul
-from .layers.norm import BatchNorm, GroupNorm, LayerNorm
-from .layers.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
-from .layers.resize import Pad, Upsample
 
 ARG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -61,12 +42,7 @@ class Repeat(LayerBase):
 
 
 LayerSpec = Annotated[
-    Union[
-        Conv, ConvTranspose, SeparableConv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool,
-        GlobalAvgPool, Linear, Flatten, BatchNorm, LayerNorm, GroupNorm, Dropout, Identity, ReLU,
-        ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, Add, Mul, Concat,
-        Upsample, Pad, BlockRef, Repeat,
-    ],
+    Union[(*LAYER_CLASSES, BlockRef, Repeat)],  # type: ignore[valid-type]
     Field(discriminator="type"),
 ]
 """Any layer or graph item, discriminated by ``type``."""
