@@ -242,6 +242,16 @@ class Analysis:
                                    path=["bindings", k], kind="binding")
         b = dict(bindings)
         reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
+        for n in self.notes:
+            # A symbolic merge assumed its sizes equal; bound to 1 a size may broadcast instead.
+            # Where such an assumption fails under these bindings, analyse afresh.
+            if n.kind == "eq" and (free_names(n.lhs) | free_names(n.rhs)) <= b.keys() | set(
+                    self.bindings):
+                lhs, rhs = (sympy.sympify(x).xreplace(reps) for x in (n.lhs, n.rhs))
+                if sympy.simplify(lhs - rhs) != 0:
+                    from .engine import run
+                    return run(self.arch, {**{k: v for k, v in self.bindings.items()
+                                              if is_num(v)}, **b})
 
         def ev(v: Value) -> Value:
             """Integer quantities: exact integer evaluation."""

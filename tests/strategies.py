@@ -40,11 +40,9 @@ def numel(shape: Shape) -> int:
 def out_len(n: int, k_eff: int, s: int, pb: int, pa: int, ceil_mode: bool = False) -> int:
     """PyTorch's sliding-window output length (0 or less when the window does not fit)."""
     span = n + pb + pa - k_eff
-    if span < 0:
-        return 0
     if not ceil_mode:
-        return span // s + 1
-    out = -(-span // s) + 1
+        return span // s + 1 if span >= 0 else 0
+    out = -(-span // s) + 1  # PyTorch lets a ceil_mode window overhang the padded input
     if (out - 1) * s >= n + pb:
         out -= 1
     return out
@@ -109,7 +107,7 @@ class Gen:
         k = self.per_axis(nd, 1, 4 if not pool else 3)
         d = self.per_axis(nd, 1, 3) if allow_dilation and draw(st.integers(0, 2)) == 0 else [1] * nd
         s = self.per_axis(nd, 1, 3)
-        k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, d)]
+        k_eff = [di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True)]
         f: Layer = {"kernel_size": self.axes(k)}
         if pool:
             if s == k and draw(st.booleans()):
@@ -136,15 +134,11 @@ class Gen:
                 pads = [(p, p) for p in ps]
                 f["padding"] = ps
             elif form == "pairs" and not (avg and draw(st.booleans())):
-                pairs = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in range(nd)]
-                if all(b == a for b, a in pairs):  # symmetric: torch's own half-kernel rule
-                    pairs = [[min(b, h), min(a, h)] for (b, a), h in zip(pairs, half)]
+                pairs = [[draw(st.integers(0, h)), draw(st.integers(0, h))] for h in half]
                 pads = [(b, a) for b, a in pairs]
                 f["padding"] = pairs
             elif form == "same":
-                pads = [same_pads(n, ke, si) for n, ke, si in zip(sp, k_eff, s)]
-                if any(b == a and b > h for (b, a), h in zip(pads, half)):
-                    return None  # dilated 'same' max pool: torch's half-kernel rule (see report)
+                pads = [same_pads(n, ke, si) for n, ke, si in zip(sp, k_eff, s, strict=True)]
                 f["padding"] = "same"
             elif form == "valid":
                 pads = [(0, 0)] * nd
@@ -170,15 +164,25 @@ class Gen:
                 pads = [(b, a) for b, a in pairs]
                 f["padding"] = pairs
             elif form == "same":
-                pads = [same_pads(n, ke, si) for n, ke, si in zip(sp, k_eff, s)]
+                pads = [same_pads(n, ke, si) for n, ke, si in zip(sp, k_eff, s, strict=True)]
                 f["padding"] = "same"
             elif form == "valid":
                 pads = [(0, 0)] * nd
                 f["padding"] = "valid"
             else:
                 pads = [(0, 0)] * nd
+        if pool:
+            # PyTorch's rules, which cnncalc enforces: pool padding at most half the kernel on
+            # each side, ceil_mode only with symmetric padding, avg_pool3d input >= kernel
+            if any(max(b, a) > h for (b, a), h in zip(pads, half, strict=True)):
+                return None
+            if ceil_mode and any(b != a for b, a in pads):
+                del f["ceil_mode"]
+                ceil_mode = False
+            if avg and nd == 3 and any(n < ki for n, ki in zip(sp, k, strict=True)):
+                return None
         out = [out_len(n, ke, si, pb, pa, ceil_mode)
-               for n, ke, si, (pb, pa) in zip(sp, k_eff, s, pads)]
+               for n, ke, si, (pb, pa) in zip(sp, k_eff, s, pads, strict=True)]
         if min(out) < 1:
             return None
         return f, tuple(out)
@@ -229,9 +233,9 @@ class Gen:
             s = self.per_axis(nd, 1, 3)
             d = self.per_axis(nd, 1, 2) if draw(st.integers(0, 2)) == 0 else [1] * nd
             p = [draw(st.integers(0, 2)) for _ in range(nd)]
-            op = [draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d)]
+            op = [draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d, strict=True)]
             out = [(m - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
-                   for m, si, pi, di, ki, opi in zip(x[2:], s, p, d, k, op)]
+                   for m, si, pi, di, ki, opi in zip(x[2:], s, p, d, k, op, strict=True)]
             if min(out) < 1:
                 return None
             g = draw(st.sampled_from(divisors(c)))
@@ -305,7 +309,10 @@ class Gen:
                 layer["elementwise_affine"] = False
             return layer, x
         if t == "group_norm":
-            layer = {"type": "group_norm", "num_groups": draw(st.sampled_from(divisors(c)))}
+            ng = draw(st.sampled_from(divisors(c)))
+            if numel(x[1:]) // ng < 2:
+                return None  # torch's group_norm refuses groups of a single value
+            layer = {"type": "group_norm", "num_groups": ng}
             if draw(st.integers(0, 3)) == 0:
                 layer["affine"] = False
             return layer, x
@@ -324,7 +331,7 @@ class Gen:
             if draw(st.booleans()):
                 fs = self.per_axis(nd, 1, 3)
                 layer["scale_factor"] = self.axes(fs)
-                out = [m * fi for m, fi in zip(x[2:], fs)]
+                out = [m * fi for m, fi in zip(x[2:], fs, strict=True)]
             else:
                 out = self.per_axis(nd, 1, 12)
                 layer["size"] = self.axes(out)
@@ -344,10 +351,10 @@ class Gen:
             if form == "axes":
                 ps = [draw(st.integers(0, 2)) for _ in range(nd)]
                 return ({"type": "pad", "padding": ps},
-                        (n, c, *[m + 2 * p for m, p in zip(x[2:], ps)]))
+                        (n, c, *[m + 2 * p for m, p in zip(x[2:], ps, strict=True)]))
             pairs = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in range(nd)]
             return ({"type": "pad", "padding": pairs},
-                    (n, c, *[m + b + a for m, (b, a) in zip(x[2:], pairs)]))
+                    (n, c, *[m + b + a for m, (b, a) in zip(x[2:], pairs, strict=True)]))
         if t in ACTIVATIONS:
             layer = {"type": t}
             if t == "leaky_relu" and draw(st.booleans()):
@@ -383,7 +390,7 @@ class Gen:
 
 
 def _broadcastable(a: Shape, b: Shape) -> bool:
-    return len(a) == len(b) and all(p == q or p == 1 or q == 1 for p, q in zip(a, b))
+    return len(a) == len(b) and all(p == q or p == 1 or q == 1 for p, q in zip(a, b, strict=True))
 
 
 def _broadcast(shapes: list[Shape]) -> Shape:
@@ -402,7 +409,7 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
     bindings: dict[str, int] = {}
     shape_spec: list[int | str] = []
     names = ["N", "C", *(["L"] if nd == 1 else ["H", "W"] if nd == 2 else ["D", "H", "W"])]
-    for name, v in zip(names, [batch, chans, *sizes]):
+    for name, v in zip(names, [batch, chans, *sizes], strict=True):
         how = draw(st.sampled_from(["int", "sym", "sym", "expr"]))
         if how == "int" or name == "N" and draw(st.booleans()):
             shape_spec.append(v)
@@ -464,9 +471,14 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
                 layer, out = g.any_simple(x)
                 add(layer, out)
                 continue
-            picked = draw(st.lists(st.sampled_from(others), min_size=1, max_size=2, unique=True))
-            ins = [cur, *picked]
-            out = _broadcast([g.shapes[n] for n in ins])
+            ins = [cur]
+            out = x
+            for _ in range(draw(st.integers(1, 2))):
+                fits = [n for n in others if n not in ins and _broadcastable(g.shapes[n], out)]
+                if not fits:
+                    break
+                ins.append(draw(st.sampled_from(fits)))
+                out = _broadcast([out, g.shapes[ins[-1]]])
             if numel(out) > MAX_NUMEL:
                 continue
             if draw(st.booleans()):
@@ -500,8 +512,10 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
                              "padding": k // 2}
                 elif r >= 3 and draw(st.booleans()):
                     out = x
-                    layer = {"type": draw(st.sampled_from(["max_pool", "avg_pool"])),
-                             "kernel_size": 3, "stride": 1, "padding": 1}
+                    kind = draw(st.sampled_from(["max_pool", "avg_pool"]))
+                    if r == 5 and min(x[2:]) < 3:
+                        kind = "max_pool"  # torch's avg_pool3d refuses inputs under the kernel
+                    layer = {"type": kind, "kernel_size": 3, "stride": 1, "padding": 1}
                 else:
                     out = x
                     layer = g.same_shape(x)
@@ -518,6 +532,8 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             add(layer, out)
         elif action in ("block", "repeat"):
             _block_or_repeat(g, draw, action, x, add)
+    if not items:
+        add({"type": "identity"}, g.shapes[cur])
     arch: dict[str, Any] = {"name": "random", "input": {"shape": shape_spec}, "layers": items}
     if g.blocks:
         arch["blocks"] = g.blocks

@@ -31,6 +31,11 @@ class BatchNorm(LayerBase):
         if len(t.shape) < 2:
             raise ctx.error("batch_norm needs an input [batch, channels, ...]")
         c = t.channels
+        if not self.track_running_stats:
+            per_channel = prod([t.shape[0], *t.shape[2:]])
+            if is_num(per_channel) and per_channel < 2:  # type: ignore[operator]
+                raise ctx.error("batch_norm without running stats needs more than one value per "
+                                "channel (PyTorch's rule); use a larger batch or input")
         return elementwise(t, 2, params=prod([2, c]) if self.affine else 0,
                            buffers=prod([2, c]) if self.track_running_stats else 0)
 

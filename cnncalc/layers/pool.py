@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import is_num, prod
+from ..arith import is_num, prod, same
 from .base import Axes, Ctx, Flag, LayerBase, Out, Padding, Tensor, need_spatial, whole
 from .conv import _window
 
@@ -79,9 +79,13 @@ def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> Non
             if is_num(p) and is_num(ki) and p > ki // 2:  # type: ignore[operator]
                 raise ctx.error(f"pool padding {p} must be at most half the kernel size {ki} "
                                 "(PyTorch's rule)")
-        if ceil_mode and pb is not pa and pb != pa:
-            raise ctx.error("ceil_mode with asymmetric padding has no PyTorch equivalent; use "
-                            "symmetric padding or ceil_mode false")
+        if ceil_mode:
+            eq = same(pb, pa)
+            if eq is False:
+                raise ctx.error("ceil_mode with asymmetric padding has no PyTorch equivalent; "
+                                "use symmetric padding or ceil_mode false")
+            if eq is None:  # "same" padding: symmetric for some sizes only
+                ctx.require("eq", "ceil_mode needs symmetric padding", pb, pa)
 
 
 class _Adaptive(LayerBase):

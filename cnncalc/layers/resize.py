@@ -61,8 +61,14 @@ class Upsample(LayerBase):
                 rfs.append(r)
                 continue
             step = ratio(norm(r.stride * t.spatial[i]), out[i])  # type: ignore[operator]
-            extra = 0 if self.mode == "nearest" else r.stride
-            rfs.append(RFAxis(size=norm(r.size + extra), stride=step, start=r.start))
+            if self.mode == "nearest":  # output o reads input floor(o / f)
+                rfs.append(RFAxis(size=r.size, stride=step, start=r.start))
+                continue
+            # Linear modes read two neighbours; without align_corners output o sits at input
+            # coordinate (o + 1/2)/f - 1/2, so output 0 reads from one input step earlier.
+            back = 0 if self.align_corners else r.stride
+            rfs.append(RFAxis(size=norm(r.size + r.stride), stride=step,  # type: ignore[operator]
+                              start=norm(r.start - back)))  # type: ignore[operator]
         shape = (t.shape[0], t.channels, *out)
         ops = 0 if self.mode == "nearest" else prod([2 ** nd, *shape])
         return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map, other_ops=ops)
