@@ -1,68 +1,106 @@
-"""FastAPI app: thin sync routes over the public cnncalc API; CnnCalcError -> 422."""
+"""The FastAPI app: routers, the body-size limit, and error handlers that never leak a traceback.
+
+Run with ``uvicorn api.main:app`` (``scripts/serve.sh``). Limits come from ``CNNCALC_*``
+environment variables (:class:`api.settings.Settings`, docs/service.md). The service keeps no
+state between requests except a cache, so several uvicorn workers (or hosts behind a load
+balancer) can serve the same clients.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cnncalc
 
-app = FastAPI(title="cnncalc", version=cnncalc.__version__,
-              description="Closed-form shapes, parameters, MACs, memory and receptive fields "
-                          "of CNNs.")
+from .docs import DESCRIPTION, custom_openapi
+from .limits import BodyLimit
+from .routes import analyze, catalog, health, validate
+from .service import Service
+from .settings import Settings
+from .worker import error_body
+
+log = logging.getLogger("cnncalc.api")
+
+HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "limit"}
 
 
-class AnalyzeRequest(BaseModel):
-    """An architecture (DESIGN.md section 2) and optional integer bindings of its sizes."""
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new app with its own worker pools and cache (``settings`` default: the environment)."""
+    settings = settings or Settings.from_env()
+    svc = Service(settings)
 
-    architecture: dict[str, Any]
-    bindings: dict[str, int] = Field(default_factory=dict)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        svc.start()
+        if not await asyncio.to_thread(svc.analysis.wait_ready, 120.0):
+            log.warning("analysis workers not ready after 120 s; serving anyway")
+        try:
+            yield
+        finally:
+            svc.close()
+
+    app = FastAPI(title="cnncalc", version=cnncalc.__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.service = svc
+    for r in (analyze.router, validate.router, catalog.router, health.router):
+        app.include_router(r)
+    app.add_exception_handler(RequestValidationError, _request_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(cnncalc.CnnCalcError, _cnncalc_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal_error)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.openapi = custom_openapi(app)  # type: ignore[method-assign]
+    return app
 
 
-@app.exception_handler(cnncalc.CnnCalcError)
+def _loc(loc: Any) -> list[str | int]:
+    parts = [p if isinstance(p, int) else str(p) for p in (loc or [])]
+    return parts[1:] if parts[:1] == ["body"] else parts
+
+
+def _request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errs = list(exc.errors())
+    first: dict[str, Any] = dict(errs[0]) if errs else {"loc": [], "msg": "invalid request"}
+    path = _loc(first.get("loc"))
+    msg = str(first.get("msg", "invalid request"))
+    ctx = first.get("ctx") or {}
+    if first.get("type") == "json_invalid":
+        msg = f"the body is not valid JSON: {ctx.get('error', msg)}"
+        path = []
+    where = "/".join(map(str, path))
+    more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+    return JSONResponse(status_code=422, content=error_body(
+        "request", f"{where + ': ' if where else ''}{msg}{more}", path=path))
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    status = exc.status_code
+    if status == 400:  # FastAPI could not parse the body (too deep, a huge integer, ...)
+        return JSONResponse(status_code=422, content=error_body(
+            "request", "the body could not be parsed as JSON (invalid, nested too deeply, or an "
+                       "integer with too many digits)"))
+    kind = HTTP_KINDS.get(status, "request")
+    return JSONResponse(status_code=status, content=error_body(kind, str(exc.detail)),
+                        headers=getattr(exc, "headers", None))
+
+
 def _cnncalc_error(request: Request, exc: cnncalc.CnnCalcError) -> JSONResponse:
     return JSONResponse(status_code=422, content=exc.to_dict())
 
 
-@app.exception_handler(RequestValidationError)
-def _request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    errs = exc.errors()
-    first = errs[0] if errs else {"loc": [], "msg": "invalid request"}
-    return JSONResponse(status_code=422, content={
-        "error": "request", "message": f"{'/'.join(map(str, first.get('loc', [])))}: "
-                                        f"{first.get('msg')}", "layer": None, "index": None,
-        "path": [str(p) for p in first.get("loc", [])]})
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(status_code=500, content=error_body(
+        "internal", "internal error (logged on the server)"))
 
 
-@app.get("/health")
-def health() -> dict[str, str]:
-    """Liveness."""
-    return {"status": "ok", "version": cnncalc.__version__}
-
-
-@app.post("/analyze")
-def analyze(req: AnalyzeRequest) -> dict[str, Any]:
-    """Analyse an architecture; numbers where bound, formulas elsewhere."""
-    return cnncalc.analyze(req.architecture, req.bindings or None).to_dict()
-
-
-@app.get("/zoo")
-def zoo() -> list[str]:
-    """Names of the reference architectures."""
-    return list(cnncalc.zoo_names())
-
-
-@app.get("/zoo/{name}")
-def zoo_model(name: str) -> dict[str, Any]:
-    """The architecture JSON of a zoo model."""
-    return cnncalc.zoo_json(name)
-
-
-@app.get("/schema")
-def schema() -> dict[str, Any]:
-    """JSON Schema of the architecture format."""
-    return cnncalc.json_schema()
+app = create_app()

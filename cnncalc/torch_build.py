@@ -4,7 +4,8 @@ Module names equal layer names: a dotted name ``layer1.0.conv1`` becomes nested 
 ``named_modules()`` and ``FlopCounterMode``'s per-module table read like torchvision's. Every
 layer type has a builder in ``BUILDERS`` (a test checks the union is covered). Shapes come from
 cnncalc's own analysis of the same architecture under the same bindings, which must bind every
-size.
+size. The root module runs the layers in topological order, frees each output after its last
+reader, and names the layer when a module raises (:class:`LayerFailure`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ INSTALL_HINT = ("PyTorch is not installed: pip install 'cnncalc[torch]' (or pip 
                 "torch==2.13.0 for the CPU build)")
 
 
+class LayerFailure(RuntimeError):
+    """A layer's module raised while the network ran; ``layer`` names it, ``error`` is the
+    original exception (also the ``__cause__``)."""
+
+    def __init__(self, layer: str, error: BaseException) -> None:
+        self.layer = layer
+        self.error = error
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        super().__init__(f"layer {layer!r}: {type(error).__name__}: {first}")
+
+
 def _torch() -> Any:
     try:
         import torch
@@ -38,6 +50,7 @@ BUILDERS: dict[str, Builder] = {}
 
 
 def builder(*types: str) -> Callable[[Builder], Builder]:
+    """Register ``fn`` as the torch builder of the given layer types."""
     def reg(fn: Builder) -> Builder:
         for t in types:
             BUILDERS[t] = fn
@@ -78,6 +91,8 @@ def _padded(cls: Any, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> 
     flat = _flat_pad(pads)
 
     class Padded(cls):  # type: ignore[misc,valid-type]
+        explicit_padding = flat  # F.pad order; read by the receptive-field probe
+
         def forward(self, x: Any) -> Any:
             return super().forward(functional.pad(x, flat, value=value))
     Padded.__name__ = f"Padded{cls.__name__}"
@@ -323,7 +338,14 @@ def _attach(root: Any, name: str, module: Any) -> None:
 
 
 def to_torch(arch: Any, bindings: Mapping[str, int] | None = None) -> nn.Module:
-    """The architecture as an ``nn.Module`` (eval mode), every size bound by ``bindings``."""
+    """The architecture as an ``nn.Module`` in eval mode, every size bound by ``bindings``.
+
+    ``arch`` is anything :func:`cnncalc.load` reads (a zoo name, a dict, JSON, a path). Module
+    names equal layer names (``layer1.0.conv1``); the root runs the layers in topological
+    order, has ``layer_names``, ``layer(name)`` and ``replace(name, module)``, and raises
+    :class:`LayerFailure` naming the layer when one fails. Weights are PyTorch's default
+    initialisation. Needs torch; without it the error says how to install it.
+    """
     from .api import analyze, load
     a = load(arch)
     an = analyze(a, bindings)
@@ -348,7 +370,13 @@ def build(an: Analysis) -> nn.Module:
         if fn is None:  # pragma: no cover - guarded by a test over the union
             raise CnnCalcError(f"no torch builder for layer type {node.type!r}", layer=node.name)
         ctx = Ctx(node.env, node.name, node.index, extent, [])
-        module = fn(node.layer, ctx, [shapes[i] for i in node.inputs], shapes[node.name])
+        try:
+            module = fn(node.layer, ctx, [shapes[i] for i in node.inputs], shapes[node.name])
+        except CnnCalcError as e:
+            raise e.at(node.name, node.index, node.path) from None
+        except (RuntimeError, ValueError, TypeError) as e:
+            raise CnnCalcError(f"torch cannot build this layer: {e}", layer=node.name,
+                               index=node.index, kind="torch") from None
         _attach(net, node.name, module)
         plan.append((node.name, tuple(node.inputs), module))
     net.set_plan(plan)
@@ -361,7 +389,10 @@ def _network_class() -> Any:
     nn = _nn()
 
     class Network(nn.Module):  # type: ignore[misc,name-defined]
-        """Runs the layers in topological order; frees each output after its last reader."""
+        """Runs the layers in topological order; frees each output after its last reader.
+
+        An exception raised by a layer's module comes out as :class:`LayerFailure` naming it.
+        """
 
         def set_plan(self, plan: list[tuple[str, tuple[str, ...], Any]]) -> None:
             last: dict[str, int] = {}
@@ -372,11 +403,39 @@ def _network_class() -> Any:
             object.__setattr__(self, "_free", [
                 [n for n in set(ins) if last[n] == i] for i, (_, ins, _) in enumerate(plan)])
 
+        @property
+        def layer_names(self) -> list[str]:
+            """The layers in the order they run (module names)."""
+            return [name for name, _, _ in self._plan]
+
+        def layer(self, name: str) -> Any:
+            """The module of the layer called ``name``."""
+            for n, _, module in self._plan:
+                if n == name:
+                    return module
+            raise KeyError(name)
+
+        def replace(self, name: str, module: Any) -> None:
+            """Swap the module of layer ``name`` (same place in the module tree and the plan)."""
+            parts = name.split(".")
+            node = self
+            for part in parts[:-1]:
+                node = node._modules[part]
+            if parts[-1] not in node._modules:
+                raise KeyError(name)
+            node._modules[parts[-1]] = module
+            self._plan[:] = [(n, ins, module if n == name else m) for n, ins, m in self._plan]
+
         def forward(self, x: Any) -> Any:
             vals = {INPUT: x}
             out = x
             for (name, ins, module), free in zip(self._plan, self._free, strict=True):
-                out = module(*[vals[n] for n in ins])
+                try:
+                    out = module(*[vals[n] for n in ins])
+                except LayerFailure:
+                    raise
+                except Exception as e:
+                    raise LayerFailure(name, e) from e
                 vals[name] = out
                 for n in free:
                     if n != name:

@@ -344,18 +344,22 @@ PERIODIC: list[Any] = [
     pytest.param(net([1, 1, 40], convt(3, 2, 1, 1), conv(3)), 2, id="convT-then-conv"),
     pytest.param(net([1, 1, 40], convt(3, 2), conv(2)), 2, id="convT-then-conv-k2",
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "LIMITATION (docs/conventions.md): conv_transpose(k3, s2) then conv(k2): receptive-field size 5/2 "
+                     "LIMITATION (docs/conventions.md): conv_transpose(k3, s2) then conv(k2): "
+                     "receptive-field size 5/2 "
                      "(not an integer; window_rf adds (k-1)*stride with stride 1/2); autograd: "
                      "2, start -1"))),
     pytest.param(net([1, 1, 40], convt(4, 2, 1), conv(3, 1, 1)), 2, id="convT-then-conv-p1",
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "LIMITATION (docs/conventions.md): conv_transpose(k4, s2, p1) then conv(k3, p1): receptive-field start "
+                     "LIMITATION (docs/conventions.md): conv_transpose(k4, s2, p1) then "
+                     "conv(k3, p1): "
+                     "receptive-field start "
                      "-3/2 (not an integer; window_rf subtracts pad*stride with stride 1/2); "
                      "autograd: start -1, size 3"))),
     pytest.param(net([1, 1, 30], conv(3, 2, 1), conv(3, 2, 1), convt(4, 2, 1), conv(3, 1, 1),
                      convt(2, 2)), 4, id="decoder",
                  marks=pytest.mark.xfail(strict=True, reason=(
-                     "LIMITATION (docs/conventions.md): after conv_transpose the field is not translation-invariant (begin "
+                     "LIMITATION (docs/conventions.md): after conv_transpose the field is not "
+                     "translation-invariant (begin "
                      "offsets cycle -7,-8,-9,-10 over 4 outputs); cnncalc's linear model gives "
                      "start -9 where output 0 (and every 4th) starts at -7; size 15, stride 1 "
                      "are right"))),

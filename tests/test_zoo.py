@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from torch_oracle import mismatches
 
 import cnncalc
-from torch_oracle import mismatches
 
 # Small sizes keep the CPU runs quick; inception_v3 needs >= 75, unet multiples of 16,
 # lenet5 >= 16 (see each model's constraints).

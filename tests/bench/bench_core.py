@@ -63,8 +63,8 @@ def main() -> None:
     for symbolic in (False, True):
         b = None if symbolic else {"N": 1, "H": 32, "W": 32}
         s100, s1000 = stack(100), stack(1000)
-        t100 = median_ms(lambda: cnncalc.analyze(s100, b).to_dict(), 11)
-        t1000 = median_ms(lambda: cnncalc.analyze(s1000, b).to_dict(), 11)
+        t100 = median_ms(lambda s=s100, b=b: cnncalc.analyze(s, b).to_dict(), 11)
+        t1000 = median_ms(lambda s=s1000, b=b: cnncalc.analyze(s, b).to_dict(), 11)
         kind = "symbolic" if symbolic else "bound"
         print(f"conv+relu stack, {kind:8s}: 100 layers {t100:7.2f} ms, 1000 layers "
               f"{t1000:7.2f} ms, ratio {t1000 / t100:5.2f} (target <= 12)")

@@ -1,0 +1,99 @@
+"""The OpenAPI document: FastAPI's, plus the architecture's JSON Schema and worked examples.
+
+Requests carry the architecture as a plain object (cnncalc validates it and names the layer in
+its errors); the document still shows the full schema of ``GET /schema`` for it, so that
+``/docs`` and generated clients know every layer type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+import cnncalc
+
+from .models import SEED_EXAMPLE
+
+log = logging.getLogger("cnncalc.api")
+
+DESCRIPTION = """\
+Closed-form shapes, parameters, MACs, memory and receptive fields of CNNs.
+
+POST an architecture (the JSON of `GET /schema`) with the sizes you want bound; get every
+layer's formulas, evaluated to numbers where the sizes are bound. Invalid input answers 422
+with the layer's name, index and JSON path; limits answer 413 (body size) or 422 (layers,
+expressions, bindings, time). See docs/service.md for the limits and their variables.
+"""
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Request body larger than CNNCALC_MAX_BODY_BYTES."},
+    422: {"description": "Invalid architecture, expression or bindings, or a limit (layers, "
+                         "expression size, binding magnitude, time): names the layer."},
+    503: {"description": "No worker free within CNNCALC_QUEUE_TIMEOUT_S; retry later."},
+}
+
+
+def _analysis_example() -> dict[str, Any]:
+    try:
+        return cnncalc.analyze(SEED_EXAMPLE, {"H": 32, "W": 32}).to_dict()
+    except Exception:  # the docs must render even if the example breaks
+        log.exception("the documentation example failed")
+        return {}
+
+
+def custom_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """A replacement for ``app.openapi`` (computed once)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        arch = json.loads(json.dumps(cnncalc.json_schema()).replace(
+            '"#/$defs/', '"#/components/schemas/'))
+        for name, d in arch.pop("$defs", {}).items():
+            if name in comps:  # never shadow one of ours
+                log.warning("OpenAPI: schema name %s already used", name)
+                continue
+            comps[name] = d
+        comps["Architecture"] = arch
+        for req in ("AnalyzeRequest", "ValidateRequest"):
+            props = comps.get(req, {}).get("properties", {})
+            if "architecture" in props:
+                props["architecture"] = {"$ref": "#/components/schemas/Architecture"}
+        _examples(schema)
+        app.openapi_schema = schema
+        return schema
+
+    return openapi
+
+
+def _examples(schema: dict[str, Any]) -> None:
+    paths = schema.get("paths", {})
+
+    def content(path: str, method: str, status: str = "200") -> dict[str, Any]:
+        op = paths.get(path, {}).get(method, {})
+        res: dict[str, Any] = op.get("responses", {}).get(status, {})
+        out: dict[str, Any] = res.setdefault("content", {}).setdefault("application/json", {})
+        return out
+
+    content("/analyze", "post")["example"] = _analysis_example()
+    content("/zoo", "get")["example"] = list(cnncalc.zoo_names())
+    content("/zoo/{name}", "get")["example"] = SEED_EXAMPLE
+    content("/health", "get")["example"] = {
+        "status": "ok", "version": cnncalc.__version__,
+        "pools": {"analysis": {"workers": 2, "idle": 2, "restarts": 0}},
+        "cache": {"entries": 1, "bytes": 1380, "hits": 3, "misses": 1}}
+    content("/schema", "get")["example"] = {
+        "title": "Architecture", "type": "object", "required": ["input", "layers"],
+        "properties": {"input": {"$ref": "#/$defs/InputSpec"}, "layers": {"type": "array"}}}
+    content("/validate", "post", "501")["example"] = {
+        "error": "unavailable", "message": "validation builds the network in PyTorch, which is "
+        "not installed on this server", "detail": "...", "layer": None, "index": None,
+        "path": []}

@@ -1,0 +1,82 @@
+"""Request body size limit, enforced before any JSON parsing (pure ASGI middleware).
+
+A declared ``Content-Length`` over the limit is refused without reading the body; otherwise the
+body is read in chunks and refused as soon as it passes the limit (chunked uploads included).
+Under the limit the body is replayed to the app unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimit:
+    """Answer 413 (JSON) to requests whose body is larger than ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = None
+        for k, v in scope.get("headers", []):
+            if k == b"content-length":
+                try:
+                    declared = int(v)
+                except ValueError:
+                    await _reply(send, 400, "request", "Content-Length is not an integer")
+                    return
+        if declared is not None and declared > self.max_bytes:
+            await self._too_large(send)
+            return
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            body = msg.get("body", b"")
+            total += len(body)
+            if total > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(body)
+            if not msg.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        await _reply(send, 413, "limit",
+                     f"request body larger than {self.max_bytes} bytes "
+                     "(CNNCALC_MAX_BODY_BYTES)", close=True)
+
+
+async def _reply(send: Send, status: int, kind: str, message: str, close: bool = False) -> None:
+    body = json.dumps({"error": kind, "message": message, "detail": message, "layer": None,
+                       "index": None, "path": []}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,101 @@
+"""Request and response models (for validation of the envelope and for the OpenAPI docs).
+
+The architecture itself is validated by cnncalc, whose messages name the layer; the OpenAPI
+document still shows its full JSON Schema (see :func:`api.docs.openapi`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+Format = Literal["json", "table", "markdown", "latex", "csv", "html"]
+
+SEED_EXAMPLE: dict[str, Any] = {
+    "name": "seed-example",
+    "input": {"shape": [1, 3, "H", "W"]},
+    "layers": [
+        {"type": "conv", "name": "conv1", "out_channels": 12, "kernel_size": 6, "stride": 2},
+        {"type": "relu"},
+    ],
+}
+
+
+class AnalyzeRequest(BaseModel):
+    """An architecture (DESIGN.md section 2) and integer bindings of some of its sizes."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"architecture": SEED_EXAMPLE, "bindings": {"H": 32, "W": 32}}]})
+
+    architecture: dict[str, Any] = Field(
+        description="The network: input shape, layers, optional blocks (see GET /schema).")
+    bindings: dict[str, StrictInt] = Field(
+        default_factory=dict,
+        description="Sizes to bind, e.g. {\"H\": 224}; the others stay symbolic.")
+
+
+class ValidateRequest(AnalyzeRequest):
+    """Like ``/analyze``, but every size must be bound: the network is built and run."""
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what is wrong and, for architecture errors, where."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "error": "expression", "message": "layer 'c2' (#1): out_channels: expression 'x.y': "
+        "Attribute is not allowed", "detail": "out_channels: expression 'x.y': Attribute is "
+        "not allowed", "layer": "c2", "index": 1,
+        "path": ["architecture", "layers", 1, "out_channels"]}]})
+
+    error: str = Field(description="Kind: schema, invalid, expression, binding, limit, "
+                                   "timeout, request, not_found, unavailable, busy, internal.")
+    message: str = Field(description="One line for a person, naming the layer.")
+    detail: str = Field(description="The message without the layer prefix.")
+    layer: str | None = Field(None, description="Name of the layer concerned (after expanding "
+                                                "blocks: outer.inner).")
+    index: int | None = Field(None, description="Its index in its layer list.")
+    path: list[str | int] = Field(default_factory=list,
+                                  description="JSON path into the request body.")
+
+
+class ReceptiveFieldOut(BaseModel):
+    size: list[int | str]
+    stride: list[int | str]
+    start: list[int | str]
+
+
+class LayerOut(BaseModel):
+    """One layer; a quantity is an integer where bound, else a formula string."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    type: str
+    inputs: list[str]
+    output_shape: list[int | str]
+    params: int | str
+    macs: int | str
+    flops: int | str
+    activations: int | str
+    receptive_field: ReceptiveFieldOut
+
+
+class AnalysisOut(BaseModel):
+    """DESIGN.md section 5."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    symbols: list[str]
+    bindings: dict[str, int]
+    layers: list[LayerOut]
+    totals: dict[str, Any]
+    constraints: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    pools: dict[str, dict[str, int]] = Field(default_factory=dict)
+    cache: dict[str, int] = Field(default_factory=dict)

@@ -1,0 +1,62 @@
+"""``POST /analyze``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.openapi.models import Example
+from fastapi.responses import Response
+
+from ..docs import ERROR_RESPONSES
+from ..models import SEED_EXAMPLE, AnalysisOut, AnalyzeRequest, ErrorBody, Format
+from ..service import Service
+from . import service
+
+router = APIRouter(tags=["analysis"])
+
+TEXT = {"schema": {"type": "string"}}
+
+EXAMPLES: dict[str, Example] = {
+    "seed": {"summary": "two layers, H and W bound",
+             "value": {"architecture": SEED_EXAMPLE, "bindings": {"H": 32, "W": 32}}},
+    "symbolic": {"summary": "formulas in H and W (no bindings)",
+                 "value": {"architecture": SEED_EXAMPLE}},
+    "zoo": {"summary": "a zoo model: paste GET /zoo/resnet50 as the architecture",
+            "value": {"architecture": {"name": "tiny", "input": {"shape": ["N", 3, "H", "W"]},
+                                       "layers": [{"type": "conv", "out_channels": 8,
+                                                   "kernel_size": 3, "padding": "same"},
+                                                  {"type": "global_avg_pool"},
+                                                  {"type": "flatten"},
+                                                  {"type": "linear", "out_features": 10}]},
+                      "bindings": {"N": 1, "H": 224, "W": 224}}},
+    "invalid": {"summary": "an invalid expression: 422 naming layer c2",
+                "value": {"architecture": {"input": {"shape": [1, 3, 8, 8]}, "layers": [
+                    {"type": "conv", "out_channels": 4, "kernel_size": 3},
+                    {"type": "conv", "name": "c2", "out_channels": "x.y", "kernel_size": 3}]}}},
+}
+
+
+@router.post(
+    "/analyze",
+    response_model=None,
+    summary="Shapes, params, MACs, memory and receptive fields of every layer",
+    responses={
+        200: {"model": AnalysisOut,
+              "description": "DESIGN.md section 5 (JSON), or the table in `format`. "
+                             "Header X-Cnncalc-Cache: hit, miss (or off).",
+              "content": {"text/plain": TEXT, "text/markdown": TEXT, "application/x-latex": TEXT,
+                          "text/csv": TEXT, "text/html": TEXT}},
+        **{k: {"model": ErrorBody, **v} for k, v in ERROR_RESPONSES.items()},
+    },
+)
+def analyze(
+    body: AnalyzeRequest = Body(openapi_examples=EXAMPLES),
+    fmt: Format = Query("json", alias="format",
+                        description="json (default), or a table: table (plain text), markdown, "
+                                    "latex, csv, html."),
+    svc: Service = Depends(service),
+) -> Response:
+    """Analyse an architecture: numbers where ``bindings`` bind the sizes, formulas elsewhere.
+
+    Identical requests (same JSON up to key order and whitespace) are answered from a cache.
+    """
+    return svc.analyze(body.architecture, body.bindings, fmt)

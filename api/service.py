@@ -1,0 +1,140 @@
+"""The service object behind the routes: settings, worker pools and the answer cache.
+
+The server's process only parses the envelope, checks cheap limits, looks up the cache and
+copies bytes; every analysis runs in a worker process under the time limit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any
+
+from fastapi.responses import Response
+
+from . import worker
+from .cache import ReplyCache, canonical, key
+from .pool import JobTimeout, PoolBusy, WorkerBug, WorkerCrashed, WorkerPool
+from .settings import Settings
+from .worker import JSON, Reply, dumps, error_body
+
+log = logging.getLogger("cnncalc.api")
+
+CACHE_HEADER = "X-Cnncalc-Cache"
+
+
+class Service:
+    """One per app (and so one per uvicorn worker process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = ReplyCache(settings.cache_size, settings.cache_max_bytes)
+        self.analysis = WorkerPool("analysis", settings.workers,
+                                   queue_timeout_s=settings.queue_timeout_s,
+                                   memory_mb=settings.worker_memory_mb, threads=1,
+                                   warm="analyze")
+        self.validation = WorkerPool("validate", 1, queue_timeout_s=settings.queue_timeout_s,
+                                     threads=settings.validate_threads, warm="validate")
+
+    def start(self) -> None:
+        """Start the analysis workers (validation workers start on first use)."""
+        self.analysis.start()
+
+    def close(self) -> None:
+        self.analysis.close()
+        self.validation.close()
+
+    def stats(self) -> dict[str, Any]:
+        pools = {"analysis": self.analysis.stats()}
+        if self.validation.stats()["workers"]:
+            pools["validate"] = self.validation.stats()
+        return {"pools": pools, "cache": self.cache.stats()}
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def _envelope(self, architecture: dict[str, Any], bindings: dict[str, int]) -> str | Reply:
+        """Canonical JSON of the request, or a 422 reply for a cheap limit."""
+        for k, v in bindings.items():
+            if not 1 <= v <= self.settings.max_binding:
+                return 422, JSON, dumps(error_body(
+                    "binding", f"binding {k}={v} is outside 1..{self.settings.max_binding} "
+                    "(CNNCALC_MAX_BINDING)", path=["bindings", k]))
+        try:
+            return canonical({"architecture": architecture, "bindings": bindings})
+        except (ValueError, RecursionError):
+            return 422, JSON, dumps(error_body(
+                "limit", "the architecture JSON is nested too deeply", path=["architecture"]))
+
+    def analyze(self, architecture: dict[str, Any], bindings: dict[str, int],
+                fmt: str) -> Response:
+        """``POST /analyze``: from the cache, or computed in a worker and cached."""
+        req = self._envelope(architecture, bindings)
+        if not isinstance(req, str):
+            return reply_response(req)
+        k = key(req, fmt)
+        hit = self.cache.get(k)
+        if hit is not None:
+            return reply_response(hit, cache="hit")
+        reply, computed = self._run(self.analysis, worker.analyze_job, (req, fmt),
+                                    self.settings.time_limit_s, "CNNCALC_TIME_LIMIT_S")
+        if computed and reply[0] in (200, 422):
+            self.cache.put(k, reply)
+        return reply_response(reply, cache="miss" if self.cache.enabled else "off")
+
+    def validate(self, architecture: dict[str, Any], bindings: dict[str, int]) -> Response:
+        """``POST /validate``: build and run in torch on the CPU (never cached: it times)."""
+        why = validation_unavailable()
+        if why:
+            return reply_response((501, JSON, dumps(error_body("unavailable", why))))
+        req = self._envelope(architecture, bindings)
+        if not isinstance(req, str):
+            return reply_response(req)
+        s = self.settings
+        reply, _ = self._run(self.validation, worker.validate_job,
+                             (req, s.validate_max_activations, s.validate_max_params,
+                              s.validate_threads, s.validate_repeats),
+                             s.validate_time_limit_s, "CNNCALC_VALIDATE_TIME_LIMIT_S")
+        return reply_response(reply)
+
+    def _run(self, pool: WorkerPool, fn: Any, args: tuple[Any, ...], limit: float,
+             env: str) -> tuple[Reply, bool]:
+        """The worker's reply and True, or an error reply of the service and False."""
+        try:
+            result: Reply = pool.call(fn, args, limit)
+            return result, True
+        except JobTimeout:
+            return (422, JSON, dumps(error_body(
+                "timeout", f"the analysis took longer than this service's limit of {limit:g} s "
+                f"({env}) and was stopped; bind more sizes or use a smaller network"))), False
+        except PoolBusy as e:
+            return (503, JSON, dumps(error_body("busy", f"server busy: {e}; retry later"))), False
+        except WorkerCrashed as e:
+            log.error("%s", e)
+            return (503, JSON, dumps(error_body(
+                "busy", "the worker running this request died; retry later"))), False
+        except WorkerBug as e:
+            log.error("unexpected error in a worker:\n%s", e)
+            return (500, JSON, dumps(error_body(
+                "internal", "internal error (logged on the server)"))), False
+
+
+def reply_response(reply: Reply, cache: str | None = None) -> Response:
+    """A worker's reply as an HTTP response."""
+    status, media, body = reply
+    headers = {CACHE_HEADER: cache} if cache else None
+    if status == 503:
+        headers = {**(headers or {}), "Retry-After": "1"}
+    return Response(content=body, status_code=status, media_type=media, headers=headers)
+
+
+def validation_unavailable() -> str | None:
+    """Why ``/validate`` cannot work here, or None."""
+    import cnncalc
+
+    if not hasattr(cnncalc, "validate"):
+        return ("this build of cnncalc has no validate(); install a version with validation "
+                "to use /validate")
+    if importlib.util.find_spec("torch") is None:
+        return ("validation builds the network in PyTorch, which is not installed on this "
+                "server; install cnncalc[torch] (CPU build) to enable /validate")
+    return None

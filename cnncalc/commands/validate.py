@@ -1,0 +1,73 @@
+"""``cnncalc validate ARCH --bind ... [--device cpu|cuda|auto] [--rf] [--repeats N] ...``.
+
+Builds the network in PyTorch, runs it and compares every prediction (shapes, params, MACs,
+optionally receptive fields; peak memory on CUDA) with reality, and times it. Exit code 0 when
+everything matches, 1 on any mismatch (or when torch fails in a layer), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .common import add_arch, add_bindings
+
+NAME = "validate"
+HELP = "build in PyTorch, run, and compare predictions with real shapes, counts and timing"
+FORMATS = ("table", "json")
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
+
+
+def _count(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..validation import DTYPES
+    add_arch(p)
+    add_bindings(p)
+    p.add_argument("--device", "-d", default="auto", metavar="cpu|cuda|cuda:N|auto",
+                   help="where to run (default: auto = cuda when available, else cpu)")
+    p.add_argument("--dtype", choices=DTYPES, default=None,
+                   help="dtype of weights and input (default: the architecture's input dtype "
+                        "when floating, else float32)")
+    p.add_argument("--rf", action="store_true",
+                   help="also measure receptive fields by autograd (one backward per layer)")
+    p.add_argument("--repeats", "-n", type=_count, default=20, metavar="N",
+                   help="timed runs (median and quartiles; 0 skips timing; default 20)")
+    p.add_argument("--warmup", type=_count, default=3, metavar="N",
+                   help="untimed runs first (default 3)")
+    p.add_argument("--threads", type=_positive, default=None, metavar="N",
+                   help="torch CPU threads for the run (default: torch's)")
+    p.add_argument("--max-memory", default=None, metavar="BYTES",
+                   help="refuse runs predicted to need more (default $CNNCALC_VALIDATE_MAX_BYTES "
+                        "or 2GiB; accepts 4GiB, 500MB)")
+    p.add_argument("--format", "-f", choices=FORMATS, default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..validation import validate
+    report = validate(args.arch, dict(args.bind), args.device, dtype=args.dtype,
+                      repeats=args.repeats, warmup=args.warmup, threads=args.threads,
+                      rf=args.rf, max_bytes=args.max_memory, progress=True)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        sys.stdout.write(report.to_table())
+    return 0 if report.ok else 1

@@ -1,0 +1,164 @@
+"""The real thing: uvicorn in a subprocess on a free loopback port, spoken to over HTTP.
+
+It runs two uvicorn workers (one analysis worker each) to show the service is stateless and
+serves from several processes, and checks what TestClient cannot: real chunked uploads, a
+declared Content-Length over the limit, and /health latency while hostile requests are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import cnncalc
+
+ROOT = Path(__file__).resolve().parents[1]
+RESNET50 = cnncalc.zoo_json("resnet50")
+SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
+        "layers": [{"type": "repeat", "times": 40, "body": [
+            {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
+             "padding": "P"}]}]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "CNNCALC_TIME_LIMIT_S": "1", "CNNCALC_WORKERS": "1",
+           "CNNCALC_MAX_BODY_BYTES": str(1 << 20)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", "2", "--no-access-log"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                pytest.fail(f"uvicorn did not start:\n{out[-3000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log = proc.stdout.read().decode() if proc.stdout else ""
+        assert "Traceback" not in log, log[-3000:]
+
+
+def test_analyze_over_http_with_cache(server: str) -> None:
+    body = {"architecture": RESNET50, "bindings": {"N": 1, "H": 224, "W": 224}}
+    with httpx.Client(base_url=server, timeout=30) as c:
+        seen = []
+        for _ in range(6):  # two server processes: each caches on its own
+            r = c.post("/analyze", json=body)
+            assert r.status_code == 200
+            seen.append(r.headers["x-cnncalc-cache"])
+        assert r.json()["totals"]["params"] == 25557032
+        assert seen[0] == "miss" and "hit" in seen
+        r = c.post("/analyze?format=markdown", json=body)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/markdown")
+
+
+def test_chunked_upload_over_the_limit(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    chunk = b"x" * 65536
+    payload = (b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n")
+    for _ in range(17):  # 17 * 64 KiB: just over the 1 MiB limit
+        payload += b"%x\r\n%s\r\n" % (len(chunk), chunk)
+    payload += b"0\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(payload)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+    assert data.startswith(b"HTTP/1.1 413"), data[:200]
+    assert json.loads(data.split(b"\r\n\r\n", 1)[1])["error"] == "limit"
+
+
+def test_declared_length_over_the_limit_is_refused_unread(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 1000000000\r\n\r\n{")
+        data = s.recv(65536)
+    assert data.startswith(b"HTTP/1.1 413")
+
+
+def test_health_stays_fast_while_hostile_requests_are_refused(server: str) -> None:
+    deep = b'{"architecture": ' + b"[" * 400_000 + b"]" * 400_000 + b"}"
+    huge_expr = {"architecture": {"input": {"shape": [1, 3, "H", "W"]}, "layers": [
+        {"type": "conv", "out_channels": "+".join(["H"] * 150_000), "kernel_size": 1}]}}
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hostile(kind: int) -> None:
+        with httpx.Client(base_url=server, timeout=30) as c:
+            while not stop.is_set():
+                if kind == 0:
+                    r = c.post("/analyze", content=deep,
+                               headers={"content-type": "application/json"})
+                elif kind == 1:
+                    r = c.post("/analyze", json=huge_expr)
+                else:
+                    r = c.post("/analyze", json={"architecture": SLOW})
+                statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=hostile, args=(k,)) for k in (0, 1, 2)]
+    for t in threads:
+        t.start()
+    worst = 0.0
+    try:
+        time.sleep(0.3)
+        with httpx.Client(base_url=server, timeout=5) as c:
+            for _ in range(30):
+                t0 = time.perf_counter()
+                assert c.get("/health").status_code == 200
+                worst = max(worst, time.perf_counter() - t0)
+                time.sleep(0.05)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert statuses and set(statuses) <= {413, 422}, statuses
+    assert worst < 0.1, f"/health took {worst * 1000:.0f} ms under hostile load"
+
+
+def test_timeout_then_still_serving(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=30) as c:
+        t0 = time.perf_counter()
+        r = c.post("/analyze", json={"architecture": SLOW})
+        assert r.status_code == 422 and r.json()["error"] == "timeout"
+        assert time.perf_counter() - t0 < 3
+        r = c.post("/analyze", json={"architecture": cnncalc.zoo_json("seed_example"),
+                                     "bindings": {"H": 40, "W": 40}})
+        assert r.status_code == 200
