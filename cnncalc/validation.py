@@ -29,8 +29,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import sys
-import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -879,15 +877,3 @@ def _window_sum(torch: Any, pool: Any) -> Any:
             y = conv(x, w, None, s, 0, d, c)
             return y[(slice(None), slice(None), *(slice(0, o) for o in out))]
     return WindowSum()
-
-
-
-class _CallableModule(types.ModuleType):
-    """``cnncalc.validate`` is both this module and the function: once the module is imported,
-    Python sets the package attribute to the module, so the module calls :func:`validate`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ValidationReport:
-        return validate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
