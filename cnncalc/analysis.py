@@ -9,7 +9,7 @@ same for NumPy arrays of bindings with exact integer floors (design sweeps).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -216,12 +216,14 @@ class Analysis:
             "warnings": self.warnings,
         }
 
-    def to_table(self, fmt: str = "table", columns: tuple[str, ...] | None = None,
-                 depth: int | None = None, units: bool = False) -> str:
+    def to_table(self, fmt: str = "table", columns: Sequence[str] | str | None = None,
+                 depth: int | None = None, units: bool | str = False,
+                 times: Mapping[str, float] | None = None) -> str:
         """The analysis as a table: ``table`` (plain text), ``markdown``, ``latex``, ``csv`` or
-        ``html``; see :func:`cnncalc.tables.render`."""
+        ``html``; ``times`` (ms per layer, :func:`cnncalc.cost.predicted_ms`) adds predicted
+        time. See :func:`cnncalc.tables.render`."""
         from .tables import render
-        return render(self, fmt, columns=columns, depth=depth, units=units)
+        return render(self, fmt, columns=columns, depth=depth, units=units, times=times)
 
     # --- binding a symbolic analysis ---------------------------------------------------------
 

@@ -275,12 +275,29 @@ class DeviceProfile:
                                kind="input") from None
 
 
+def load_profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
+    """A profile object, or one read from a JSON file written by ``cnncalc calibrate``."""
+    return profile if isinstance(profile, DeviceProfile) else DeviceProfile.load(profile)
+
+
 def predict_seconds(an: Analysis, profile: DeviceProfile) -> tuple[list[float], float]:
-    """Predicted seconds per layer and for the whole network (their sum)."""
+    """Predicted seconds per layer and for the whole network (their sum: layers run one after
+    the other). Every size must be bound."""
+    if an.free_symbols:
+        raise CnnCalcError(f"bind every size to predict time; unbound: "
+                           f"{', '.join(an.free_symbols)} (e.g. --bind "
+                           f"{an.free_symbols[0]}=...)", kind="binding")
     per = [c.time_s or 0.0 for c in costs(an, profile)]
     return per, float(sum(per))
 
 
+def predicted_ms(an: Analysis, profile: DeviceProfile | str | Path) -> dict[str, float]:
+    """Predicted milliseconds per layer name (for tables and reports)."""
+    per, _ = predict_seconds(an, load_profile(profile))
+    return {r.name: 1e3 * t for r, t in zip(an.layers, per, strict=True)}
+
+
 __all__ = ["BytesTimeModel", "ConvTimeModel", "DeviceProfile", "LayerCost", "PAPER_CONSTANTS",
-           "alpha", "conv_features", "costs", "layer_bytes", "predict_seconds",
+           "alpha", "conv_features", "costs", "layer_bytes", "load_profile", "predict_seconds",
+           "predicted_ms",
            "work_alpha_flops"]

@@ -23,7 +23,7 @@ import csv
 import html
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,16 +51,19 @@ ALL_COLUMNS: dict[str, tuple[str, str]] = {
     "activations": ("activations", "count"),
     "memory": ("memory", "bytes"),
     "receptive_field": ("RF size /stride", "rf"),
+    "time": ("predicted ms", "ms"),
 }
-"""Every column: key -> (header, kind). ``memory`` is the bytes of the layer's output."""
+"""Every column: key -> (header, kind). ``memory`` is the bytes of the layer's output;
+``time`` is the time a device profile predicts (``times`` argument, ``--profile``)."""
 
 ALIASES = {"shape": "output_shape", "rf": "receptive_field", "layer": "name",
-           "mem": "memory", "activation_bytes": "memory"}
+           "mem": "memory", "activation_bytes": "memory",
+           "time_ms": "time", "predicted_time": "time"}
 
 UNITS = (False, True, "si", "iec")
 """Values of the ``units`` option."""
 
-_RIGHT = {"count", "bytes", "int", "rf", "ratio"}
+_RIGHT = {"count", "bytes", "int", "rf", "ratio", "ms"}
 _TEXTUAL = {"text", "ratio"}
 
 
@@ -142,8 +145,17 @@ def _latex_shape(v: Sequence[Any]) -> str:
     return "$" + r" \times ".join(parts) + "$"
 
 
+def _ms(v: float | None) -> str:
+    """Milliseconds with three significant digits (at least three decimals below 1 ms)."""
+    if v is None:
+        return ""
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
 def _cell_text(v: Any, kind: str, units: bool | str) -> str:
     """Readable text of a cell (plain text, CSV; Markdown and HTML escape and mark it up)."""
+    if kind == "ms":
+        return _ms(v)
     if kind in _TEXTUAL:
         return "" if v is None else str(v)
     if kind == "shape":
@@ -154,6 +166,8 @@ def _cell_text(v: Any, kind: str, units: bool | str) -> str:
 
 
 def _cell_latex(v: Any, kind: str, units: bool | str) -> str:
+    if kind == "ms":
+        return _ms(v)
     if kind in _TEXTUAL:
         return "" if v is None else _escape_latex(str(v))
     if kind == "shape":
@@ -316,10 +330,17 @@ def _group_type(members: list[LayerResult]) -> str:
     return f"{len(members)} layers"
 
 
-def layer_rows(an: Analysis, depth: int | None = None) -> list[dict[str, Any]]:
-    """One dict per layer, or per group of layers at ``depth`` (see the module docstring)."""
+def _timed(row: dict[str, Any], times: Mapping[str, float] | None) -> dict[str, Any]:
+    row["time"] = None if times is None else times.get(row["name"])
+    return row
+
+
+def layer_rows(an: Analysis, depth: int | None = None,
+               times: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """One dict per layer, or per group of layers at ``depth`` (see the module docstring);
+    ``times`` (ms per layer name) fills the ``time`` column."""
     if depth is None:
-        return [_layer_row(r) for r in an.layers]
+        return [_timed(_layer_row(r), times) for r in an.layers]
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise CnnCalcError(f"depth must be a positive integer, got {depth!r}", kind="input")
     groups: dict[str, list[LayerResult]] = {}
@@ -327,21 +348,23 @@ def layer_rows(an: Analysis, depth: int | None = None) -> list[dict[str, Any]]:
         groups.setdefault(".".join(r.name.split(".")[:depth]), []).append(r)
     out = []
     for name, members in groups.items():
-        rows = [_layer_row(r) for r in members]
+        rows = [_timed(_layer_row(r), times) for r in members]
         row = {**rows[-1], "name": name, "type": _group_type(members)}
         for q in _SUMMED:
             row[q] = total(r[q] for r in rows)
+        row["time"] = None if times is None else sum(r["time"] or 0.0 for r in rows)
         out.append(row)
     return out
 
 
-def totals_row(an: Analysis) -> dict[str, Any]:
+def totals_row(an: Analysis, times: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The totals as a row (output shape left empty)."""
     t = an.totals
     return {"name": "total", "type": None, "output_shape": None, "params": t.params,
             "buffers": t.buffers, "macs": t.macs, "flops": t.flops, "other_ops": t.other_ops,
             "activations": t.activations, "memory": t.activation_bytes,
-            "receptive_field": t.receptive_field}
+            "receptive_field": t.receptive_field,
+            "time": None if times is None else sum(times.values())}
 
 
 def columns_of(columns: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -398,13 +421,21 @@ def _notes(an: Analysis) -> list[str]:
 
 
 def table(an: Analysis, columns: Sequence[str] | str | None = None,
-          depth: int | None = None) -> Table:
-    """The design table of ``an``: chosen columns, one row per layer (or group), totals."""
+          depth: int | None = None, times: Mapping[str, float] | None = None) -> Table:
+    """The design table of ``an``: chosen columns, one row per layer (or group), totals.
+
+    ``times``: predicted milliseconds per layer name (:func:`cnncalc.cost.predict_seconds`);
+    with them the default columns end with ``time``, without them ``time`` is an error."""
+    if columns is None and times is not None:
+        columns = (*COLUMNS, "time")
     keys = columns_of(columns)
-    foot = totals_row(an)
+    if "time" in keys and times is None:
+        raise CnnCalcError("the time column needs a device profile: pass --profile "
+                           "PROFILE.json (made by `cnncalc calibrate`)", kind="input")
+    foot = totals_row(an, times)
     return Table(title=_title(an), header=[ALL_COLUMNS[k][0] for k in keys],
                  kinds=[ALL_COLUMNS[k][1] for k in keys],
-                 body=[[r[k] for k in keys] for r in layer_rows(an, depth)],
+                 body=[[r[k] for k in keys] for r in layer_rows(an, depth, times)],
                  foot=[[foot[k] for k in keys]], notes=_notes(an), label=an.name,
                  latex_title=_latex_title(an))
 
@@ -423,9 +454,10 @@ def plain(an: Analysis) -> str:
 
 
 def render(an: Analysis, fmt: str = "table", *, columns: Sequence[str] | str | None = None,
-           depth: int | None = None, units: bool | str = False) -> str:
+           depth: int | None = None, units: bool | str = False,
+           times: Mapping[str, float] | None = None) -> str:
     """Render ``an`` in ``fmt`` (one of :data:`FORMATS`); see the module docstring."""
     if fmt not in _WRITERS:
         raise CnnCalcError(f"unknown table format {fmt!r}; one of {', '.join(FORMATS)}",
                            kind="input")
-    return write(table(an, columns, depth), fmt, units)
+    return write(table(an, columns, depth, times), fmt, units)

@@ -307,6 +307,23 @@ def _pad(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...])
     return ZeroPad()
 
 
+def _register(node: Any, part: str, module: Any, name: str) -> None:
+    """Add ``module`` as child ``part`` of ``node``. A name that is also an attribute of the
+    module class (``layer``, ``replace``, ``eval``, ``to``...) is registered in ``_modules``
+    directly: the network runs its plan and never looks children up as attributes, and
+    ``get_submodule``, ``named_modules`` and ``state_dict`` see it under its own name."""
+    try:
+        node.add_module(part, module)
+    except KeyError as e:
+        if "already exists" not in str(e):
+            raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
+                               layer=name) from None
+        node._modules[part] = module
+    except ValueError as e:
+        raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
+                           layer=name) from None
+
+
 def _attach(root: Any, name: str, module: Any) -> None:
     nn = _nn()
     parts = name.split(".")
@@ -318,19 +335,11 @@ def _attach(root: Any, name: str, module: Any) -> None:
             if child is not None:
                 raise CnnCalcError(f"the name {name!r} is also the prefix of another layer's "
                                    "name; torch cannot nest a module under a layer", layer=name)
-            try:
-                node.add_module(part, module)
-            except (KeyError, ValueError) as e:
-                raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
-                                   layer=name) from None
+            _register(node, part, module, name)
             return
         if child is None:
             child = nn.Module()
-            try:
-                node.add_module(part, child)
-            except (KeyError, ValueError) as e:
-                raise CnnCalcError(f"cannot use {name!r} as a torch module name: {e}",
-                                   layer=name) from None
+            _register(node, part, child, name)
         elif type(child) is not nn.Module:
             raise CnnCalcError(f"the layer {'.'.join(parts[:i + 1])!r} is also used as a prefix "
                                f"of {name!r}", layer=name)

@@ -106,9 +106,10 @@ class LayerCheck:
     real_macs: int | None
     time: Stats | None = None
     rf: RFCheck | None = None
+    predicted_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type,
+        return {"name": self.name, "type": self.type, "predicted_time_ms": self.predicted_ms,
                 "output_shape": {"predicted": list(self.predicted_shape),
                                  "measured": _plain(self.real_shape)},
                 "params": {"predicted": self.predicted_params, "measured": self.real_params},
@@ -189,6 +190,16 @@ class ValidationReport:
     memory: MemoryCheck | None = None
     notes: list[str] = field(default_factory=list)
     failure: str | None = None
+    predicted_time_ms: float | None = None
+    profile_device: str | None = None
+
+    @property
+    def time_error(self) -> float | None:
+        """Network-level error of the profile's prediction: predicted / measured - 1."""
+        if self.predicted_time_ms is None or self.network_time is None \
+                or not self.network_time.median_ms:
+            return None
+        return self.predicted_time_ms / self.network_time.median_ms - 1.0
 
     @property
     def ok(self) -> bool:
@@ -247,7 +258,9 @@ class ValidationReport:
             "time": None if self.network_time is None else {
                 "network": self.network_time.to_dict(),
                 "layer_sum_ms": self.layer_time_sum_ms,
-                "layer_sum_ratio": self.layer_time_ratio},
+                "layer_sum_ratio": self.layer_time_ratio,
+                "predicted_ms": self.predicted_time_ms, "profile": self.profile_device,
+                "predicted_error": self.time_error},
             "memory": self.memory.to_dict() if self.memory else {
                 "predicted_bytes": self.predicted_peak_bytes, "measured_bytes": None},
             "layers": [c.to_dict() for c in self.layers],
@@ -257,7 +270,7 @@ class ValidationReport:
 
     def to_table(self) -> str:
         """Plain-text report: environment, one row per layer, totals, timing, verdict."""
-        head = ["layer", "type", "output shape", "params", "MACs", "ms", "IQR", "RF"]
+        head = ["layer", "type", "output shape", "params", "MACs", "ms", "IQR", "pred ms", "RF"]
         rows = []
         for c in self.layers:
             shape = _dims(c.predicted_shape)
@@ -268,14 +281,18 @@ class ValidationReport:
                 _pair(c.predicted_params, c.real_params), _pair(c.predicted_macs, c.real_macs),
                 f"{c.time.median_ms:.3f}" if c.time else "",
                 f"{c.time.spread_ms:.3f}" if c.time else "",
+                "" if c.predicted_ms is None else f"{c.predicted_ms:.3f}",
                 "" if c.rf is None else ("skip" if c.rf.status == "skipped" else
                                           "ok" if c.rf.status == "match" else "MISMATCH")])
         foot = ["total", "", "", _pair(self.predicted_params, self.real_params),
                 _pair(self.predicted_macs, self.real_macs),
                 f"{self.network_time.median_ms:.3f}" if self.network_time else "",
-                f"{self.network_time.spread_ms:.3f}" if self.network_time else "", ""]
-        if not any(r[-1] for r in rows):
-            head, rows, foot = head[:-1], [r[:-1] for r in rows], foot[:-1]
+                f"{self.network_time.spread_ms:.3f}" if self.network_time else "",
+                "" if self.predicted_time_ms is None else f"{self.predicted_time_ms:.3f}", ""]
+        keep = [i for i in range(len(head))
+                if i < 7 or any(r[i] for r in rows) or foot[i]]
+        head, foot = [head[i] for i in keep], [foot[i] for i in keep]
+        rows = [[r[i] for i in keep] for r in rows]
         table = [head, *rows, foot]
         widths = [max(len(r[i]) for r in table) for i in range(len(head))]
 
@@ -294,6 +311,11 @@ class ValidationReport:
                        f"min {t.min_ms:.3f}, {t.n} repeats after {self.warmup} warm-up); "
                        f"per-layer medians sum {self.layer_time_sum_ms or 0:.3f} ms = "
                        f"{ratio or 0:.2f} x the network")
+        if self.predicted_time_ms is not None:
+            err = self.time_error
+            out.append(f"predicted time: {self.predicted_time_ms:.3f} ms by the profile of "
+                       f"{self.profile_device}"
+                       + ("" if err is None else f"; measured/predicted error {err:+.1%}"))
         if self.memory is not None:
             m = self.memory
             out.append(f"memory: predicted peak activations {m.predicted_bytes:,} B, CUDA peak "
@@ -445,7 +467,7 @@ def validate(arch: Any, bindings: Mapping[str, int] | None = None, device: str =
              dtype: str | None = None, repeats: int = 20, warmup: int = 3,
              threads: int | None = None, rf: bool = False,
              max_bytes: int | str | None = None, memory_tolerance: float = 0.25,
-             progress: bool = False) -> ValidationReport:
+             progress: bool = False, profile: Any = None) -> ValidationReport:
     """Build ``arch`` in torch under ``bindings`` (every size bound), run it on ``device``
     (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) and compare every prediction with what torch
     does; see the module docstring for what is measured and how.
@@ -457,7 +479,9 @@ def validate(arch: Any, bindings: Mapping[str, int] | None = None, device: str =
     is the memory budget (default ``$CNNCALC_VALIDATE_MAX_BYTES`` or 2 GiB); a run predicted to
     need more is refused before anything is allocated. ``memory_tolerance`` is the relative
     difference allowed between predicted and measured CUDA peak memory. ``progress`` draws a
-    bar on stderr when it is a terminal.
+    bar on stderr when it is a terminal. ``profile`` (a :class:`cnncalc.cost.DeviceProfile` or
+    the path of one) puts predicted time next to measured time, per layer and in total; a
+    prediction is evidence, never a mismatch.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
         raise CnnCalcError(f"repeats must be a non-negative integer, got {repeats!r}",
@@ -480,6 +504,11 @@ def validate(arch: Any, bindings: Mapping[str, int] | None = None, device: str =
                            f"{an.free_symbols[0]}=...)", kind="binding")
     budget = budget_bytes(max_bytes)
     check_budget(an, budget, rf)
+    prof = times = None
+    if profile is not None:
+        from .cost import load_profile, predicted_ms
+        prof = load_profile(profile)
+        times = predicted_ms(an, prof)
     from .torch_build import _torch
     torch = _torch()
     dev = _device(torch, device)
@@ -491,11 +520,30 @@ def validate(arch: Any, bindings: Mapping[str, int] | None = None, device: str =
             torch.set_num_threads(threads)
         if dev.type == "cuda":
             cudnn.benchmark = True
-        return _Run(torch, an, dev, dt, repeats, warmup, rf, memory_tolerance, progress).go()
+        report = _Run(torch, an, dev, dt, repeats, warmup, rf, memory_tolerance,
+                      progress).go()
+        if prof is not None and times is not None:
+            _add_prediction(report, prof, times)
+        return report
     finally:
         if threads is not None:
             torch.set_num_threads(old_threads)
         cudnn.benchmark = old_bench
+
+
+def _add_prediction(report: ValidationReport, prof: Any, times: dict[str, float]) -> None:
+    for c in report.layers:
+        c.predicted_ms = times.get(c.name)
+    report.predicted_time_ms = sum(times.values())
+    report.profile_device = str(prof.meta.get("device_name", prof.device))
+    env = report.env
+    if prof.device != env.device.split(":")[0] or prof.dtype != env.dtype:
+        report.notes.append(f"the profile is for {prof.device} {prof.dtype}; this run is "
+                            f"{env.device} {env.dtype}")
+    threads = prof.meta.get("threads")
+    if env.device == "cpu" and threads is not None and threads != env.threads:
+        report.notes.append(f"the profile was calibrated with {threads} CPU threads; this run "
+                            f"used {env.threads}")
 
 
 class _Run:

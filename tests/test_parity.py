@@ -320,15 +320,14 @@ def test_parity_with_torch(arch: dict[str, Any], bindings: dict[str, int]) -> No
     assert mismatches(arch, bindings or None) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the torch Network gained methods layer(), replace(), set_plan(), layer_names, so a "
-    "layer or repeat named 'layer' (or 'replace', ...) can no longer be built: CnnCalcError "
-    "\"cannot use 'layer' as a torch module name: attribute 'layer' already exists\" (it worked "
-    "before; other nn.Module attribute names such as 'forward', 'eval', 'to' never did)"))
-def test_layer_named_layer_builds() -> None:
-    arch = net([1, 2, 5], L("repeat", name="layer", times=2, body=[
+@pytest.mark.parametrize("name", ["layer", "replace", "forward", "eval", "to"])
+def test_layer_named_like_a_module_method_builds(name: str) -> None:
+    """Layer names that are also nn.Module / Network attributes still build and run."""
+    arch = net([1, 2, 5], L("repeat", name=name, times=2, body=[
         L("conv", name="conv1", out_channels=2, kernel_size=3, padding=1)]))
     assert mismatches(arch) == []
+    m = cnncalc.to_torch(arch, {})
+    assert f"{name}.1.conv1" in dict(m.named_modules())
 
 
 def _types(items: list[dict[str, Any]], blocks: dict[str, Any]) -> set[str]:

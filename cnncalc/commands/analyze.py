@@ -1,11 +1,12 @@
 """``cnncalc analyze ARCH [--bind NAME=VALUE ...] [--format ...] [--columns ...] [--depth D]
-[--units [si|iec]]``."""
+[--units [si|iec]] [--profile PROFILE.json]``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
 from ..api import analyze
 from ..tables import ALL_COLUMNS, render
@@ -35,13 +36,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", "-f", choices=FORMATS, default="table",
                    help="output format (default: table; json is the full analysis)")
     add_table_options(p)
+    p.add_argument("--profile", "-p", metavar="PROFILE.json",
+                   help="add the time a device profile (from `cnncalc calibrate`) predicts, per "
+                        "layer and in total (every size must be bound)")
+
+
+def with_times(d: dict[str, Any], times: dict[str, float], device: str) -> dict[str, Any]:
+    """The output JSON with ``predicted_time_ms`` per layer and in the totals, and the
+    profile's device (a compatible extension: new keys only)."""
+    for layer in d["layers"]:
+        layer["predicted_time_ms"] = times.get(layer["name"])
+    d["totals"]["predicted_time_ms"] = sum(times.values())
+    d["profile"] = {"device": device}
+    return d
 
 
 def run(args: argparse.Namespace) -> int:
     an = analyze(args.arch, dict(args.bind))
+    times = None
+    if args.profile:
+        from ..cost import load_profile, predicted_ms
+        profile = load_profile(args.profile)
+        times = predicted_ms(an, profile)
     if args.format == "json":
-        print(json.dumps(an.to_dict(), indent=2))
+        d = an.to_dict()
+        if times is not None:
+            d = with_times(d, times, profile.meta.get("device_name", profile.device))
+        print(json.dumps(d, indent=2))
     else:
         sys.stdout.write(render(an, args.format, columns=args.columns, depth=args.depth,
-                                units=args.units or False))
+                                units=args.units or False, times=times))
     return 0

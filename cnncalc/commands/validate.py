@@ -1,4 +1,4 @@
-"""``cnncalc validate ARCH --bind ... [--device cpu|cuda|auto] [--rf] [--repeats N] ...``.
+"""``cnncalc validate ARCH --bind ... [--device cpu|cuda|auto] [--rf] [--repeats N] [--profile P]``.
 
 Builds the network in PyTorch, runs it and compares every prediction (shapes, params, MACs,
 optionally receptive fields; peak memory on CUDA) with reality, and times it. Exit code 0 when
@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-memory", default=None, metavar="BYTES",
                    help="refuse runs predicted to need more (default $CNNCALC_VALIDATE_MAX_BYTES "
                         "or 2GiB; accepts 4GiB, 500MB)")
+    p.add_argument("--profile", "-p", metavar="PROFILE.json",
+                   help="put the time a device profile (from `cnncalc calibrate`) predicts next "
+                        "to the measured time, per layer and for the network")
     p.add_argument("--format", "-f", choices=FORMATS, default="table")
 
 
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ..validation import validate
     report = validate(args.arch, dict(args.bind), args.device, dtype=args.dtype,
                       repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                      rf=args.rf, max_bytes=args.max_memory, progress=True)
+                      rf=args.rf, max_bytes=args.max_memory, progress=True,
+                      profile=args.profile)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=2))
     else:
