@@ -51,10 +51,15 @@ ALL_COLUMNS: dict[str, tuple[str, str]] = {
     "activations": ("activations", "count"),
     "memory": ("memory", "bytes"),
     "receptive_field": ("RF size /stride", "rf"),
-    "time": ("predicted ms", "ms"),
 }
-"""Every column: key -> (header, kind). ``memory`` is the bytes of the layer's output;
-``time`` is the time a device profile predicts (``times`` argument, ``--profile``)."""
+"""Every column of an analysis: key -> (header, kind). ``memory`` is the bytes of the layer's
+output."""
+
+TIME_COLUMNS: dict[str, tuple[str, str]] = {"time": ("predicted ms", "ms")}
+"""Columns that need a device profile: the time it predicts (``times`` argument,
+``--profile``)."""
+
+_SPECS = {**ALL_COLUMNS, **TIME_COLUMNS}
 
 ALIASES = {"shape": "output_shape", "rf": "receptive_field", "layer": "name",
            "mem": "memory", "activation_bytes": "memory",
@@ -376,12 +381,12 @@ def columns_of(columns: Sequence[str] | str | None) -> tuple[str, ...]:
     out = []
     for c in columns:
         key = ALIASES.get(c.strip(), c.strip())
-        if key not in ALL_COLUMNS:
-            raise CnnCalcError(f"unknown column {c!r}; one of {', '.join(ALL_COLUMNS)}",
+        if key not in _SPECS:
+            raise CnnCalcError(f"unknown column {c!r}; one of {', '.join(_SPECS)}",
                                kind="input")
         out.append(key)
     if not out:
-        raise CnnCalcError(f"no columns given; choose from {', '.join(ALL_COLUMNS)}",
+        raise CnnCalcError(f"no columns given; choose from {', '.join(_SPECS)}",
                            kind="input")
     return tuple(out)
 
@@ -433,8 +438,8 @@ def table(an: Analysis, columns: Sequence[str] | str | None = None,
         raise CnnCalcError("the time column needs a device profile: pass --profile "
                            "PROFILE.json (made by `cnncalc calibrate`)", kind="input")
     foot = totals_row(an, times)
-    return Table(title=_title(an), header=[ALL_COLUMNS[k][0] for k in keys],
-                 kinds=[ALL_COLUMNS[k][1] for k in keys],
+    return Table(title=_title(an), header=[_SPECS[k][0] for k in keys],
+                 kinds=[_SPECS[k][1] for k in keys],
                  body=[[r[k] for k in keys] for r in layer_rows(an, depth, times)],
                  foot=[[foot[k] for k in keys]], notes=_notes(an), label=an.name,
                  latex_title=_latex_title(an))

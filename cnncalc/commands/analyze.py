@@ -21,7 +21,8 @@ FORMATS = (*TABLE_FORMATS, "json")
 def add_table_options(p: argparse.ArgumentParser) -> None:
     """``--columns``, ``--depth`` and ``--units`` (shared with other table commands)."""
     p.add_argument("--columns", "-c", metavar="LIST",
-                   help="comma-separated columns, from: " + ", ".join(ALL_COLUMNS))
+                   help="comma-separated columns, from: " + ", ".join(ALL_COLUMNS)
+                   + " (and time, with --profile)")
     p.add_argument("--depth", "-d", type=int, metavar="D",
                    help="one row per group of layers sharing the first D parts of their "
                         "dotted names (summed)")
