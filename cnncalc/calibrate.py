@@ -85,7 +85,7 @@ def configs(seed: int = 0, n_conv: int = 700, n_other: int = 200) -> list[Config
             seen.add(c.id)
             out.append(c)
 
-    sizes = [7, 14, 28, 56, 112]
+    sizes = [2, 3, 4, 7, 14, 28, 56, 112]  # deep layers of small inputs are 2x3 or 4x6
     chans = [8, 16, 32, 64, 128, 256, 512]
     tries = 0
     while sum(c.kind in ("conv", "dense") for c in out) < n_conv and tries < 50 * n_conv:
@@ -108,13 +108,24 @@ def configs(seed: int = 0, n_conv: int = 700, n_other: int = 200) -> list[Config
         add(Config("conv", hw, hw, ci, co, k, s, b, g))
     kinds = ["max_pool", "avg_pool", "relu", "add", "batch_norm"]
     for i in range(n_other):
-        hw = int(rng.choice(sizes))
+        hw = int(rng.choice(sizes[3:]))
         c = int(rng.choice(chans))
         kind = kinds[i % len(kinds)]
         k = int(rng.choice([2, 3])) if "pool" in kind else 1
         s = 2 if "pool" in kind else 1
         add(Config(kind, hw, hw, c, c, k, s, int(rng.choice([1, 2, 4, 8])), 1))
     return out
+
+
+def row_ops(row: dict[str, str]) -> float:
+    """``other_ops`` of a timed non-MAC layer, by cnncalc's convention (docs/conventions.md):
+    window size per output element for pooling, two per element for batch norm, one per
+    element for element-wise layers."""
+    n, c = int(row["batch"]), int(row["Cin"])
+    h, w, k, s = int(row["H"]), int(row["W"]), int(row["K1"]), int(row["stride"])
+    if "pool" in row["kind"]:
+        return float(n * c * ((h - k) // s + 1) * ((w - k) // s + 1) * k * k)
+    return float(n * c * h * w * (2 if row["kind"] == "batch_norm" else 1))
 
 
 def _module(c: Config, torch: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -237,11 +248,9 @@ def fit_profile(csv_path: Path, device: str, dtype: str, peaks: tuple[float, flo
     conv = ConvTimeModel.fit(m.p, m.k, m.cin, m.cout, m.t)
     if len(other) >= 3:
         nb = np.array([float(r["bytes"]) for r in other])
+        ops = np.array([row_ops(r) for r in other])
         t = np.array([float(r["time_ms"]) / 1e3 for r in other])
-        t0 = float(np.percentile(t, 5))
-        w = 1.0 / t
-        slope = float(np.sum(w * w * nb * (t - t0)) / np.sum(w * w * nb * nb))
-        bytes_model = BytesTimeModel(t0, 1.0 / max(slope, 1e-15))
+        bytes_model = BytesTimeModel.fit(nb, ops, t)
     else:
         bytes_model = BytesTimeModel(peaks[2], peaks[1])
     scores = score(m)
@@ -254,8 +263,8 @@ def fit_profile(csv_path: Path, device: str, dtype: str, peaks: tuple[float, flo
 def calibrate(device: str = "cpu", csv_path: str | Path = "calibration.csv",
               profile_path: str | Path = "profile.json", budget_s: float = 600.0,
               dtype: str = "float32", threads: int | None = None, seed: int = 0,
-              n_conv: int = 700, n_other: int = 200, progress: bool | None = None
-              ) -> DeviceProfile:
+              n_conv: int = 700, n_other: int = 200, progress: bool | None = None,
+              repeats: int = 15) -> DeviceProfile:
     """Time the sweep (resuming ``csv_path``), fit, score and save the device profile."""
     from .torch_build import _torch
     torch = _torch()
@@ -263,13 +272,13 @@ def calibrate(device: str = "cpu", csv_path: str | Path = "calibration.csv",
         torch.set_num_threads(threads)
     csv_path, profile_path = Path(csv_path), Path(profile_path)
     timed = time_configs(configs(seed, n_conv, n_other), csv_path, device, dtype, budget_s,
-                         progress=progress)
+                         repeats=repeats, progress=progress)
     peaks = measure_peaks(device, dtype)
     dev = _device(torch, device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else _cpu_name()
     prof = fit_profile(csv_path, dev.type, dtype, peaks, meta={
         "device_name": name, "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "timed_this_run": timed, "csv": str(csv_path)})
+        "timed_this_run": timed, "repeats": repeats, "csv": str(csv_path)})
     prof.save(profile_path)
     return prof
 

@@ -213,13 +213,34 @@ def _fit_floor_loglinear(x: np.ndarray, y: np.ndarray, ridge: float,
 
 @dataclass
 class BytesTimeModel:
-    """Time of memory-bound layers (pooling, norms, activations, merges): ``t0 + b / bw``."""
+    """Time of layers without MACs (pooling, norms, activations, merges):
+    ``t0 + bytes / bandwidth + other_ops * seconds_per_op`` (``other_ops`` as counted by
+    cnncalc: a max-pool's windows are work, not only traffic)."""
 
     t0: float
     bandwidth: float
+    seconds_per_op: float = 0.0
 
-    def predict(self, nbytes: Any) -> np.ndarray:
-        return self.t0 + np.asarray(nbytes, float) / self.bandwidth
+    @classmethod
+    def fit(cls, nbytes: Any, ops: Any, seconds: Any) -> BytesTimeModel:
+        """Non-negative least squares of relative error (each row weighted by 1 / time)."""
+        b, o, t = (np.asarray(v, float) for v in (nbytes, ops, seconds))
+        cols = [np.ones_like(t), b, o]
+        keep = [0, 1, 2]
+        while True:
+            a = np.stack([cols[i] for i in keep], axis=1) / t[:, None]
+            coef = np.linalg.lstsq(a, np.ones_like(t), rcond=None)[0]
+            if (coef >= 0).all() or len(keep) == 1:
+                break
+            keep.pop(int(np.argmin(coef)))
+        full = dict(zip(keep, np.maximum(coef, 0.0), strict=True))
+        slope = full.get(1, 0.0)
+        return cls(float(full.get(0, 0.0)), 1.0 / slope if slope > 0 else 1e30,
+                   float(full.get(2, 0.0)))
+
+    def predict(self, nbytes: Any, ops: Any = 0) -> np.ndarray:
+        return (self.t0 + np.asarray(nbytes, float) / self.bandwidth
+                + np.asarray(ops, float) * self.seconds_per_op)
 
 
 @dataclass
@@ -245,10 +266,14 @@ class DeviceProfile:
             for w in r.work:
                 vals = [int(v) for v in (w.n, w.s, w.k, w.cin, w.cout)]  # type: ignore[call-overload]
                 secs += float(self.conv.predict(vals[0] * vals[1], vals[2], vals[3], vals[4]))
+            # The sweep times each layer alone, its weights hot in cache; inside a network a
+            # layer's weights and inputs come from memory, so it cannot beat streaming them.
+            if is_num(nbytes):
+                secs = max(secs, float(nbytes) / self.bandwidth)  # type: ignore[arg-type]
             return secs
-        if not is_num(nbytes):
+        if not (is_num(nbytes) and is_num(r.other_ops)):
             raise CnnCalcError("bind every size to predict time", layer=r.name, kind="binding")
-        return float(self.other.predict(nbytes))
+        return float(self.other.predict(nbytes, r.other_ops))
 
     def roofline(self, flops: float, nbytes: float) -> float:
         """``max(flops / peak, bytes / bandwidth) + overhead`` seconds."""

@@ -127,8 +127,11 @@ def test_profile_round_trip_and_prediction(tmp_path: Path) -> None:
     assert back == prof
     an = cnncalc.analyze(SEED)
     c = costs(an, back)
-    # conv: t0 + exp(log 1e-12) (every other feature weight is 0); relu: t0 + bytes / bandwidth
-    assert c[0].time_s == pytest.approx(1e-6 + 1e-12)
+    # conv: t0 + exp(log 1e-12) (every other feature weight is 0), floored by streaming its
+    # bytes (input 3*32*32, weights 1308, output 12*14*14, float32) at 1e10 B/s;
+    # relu: t0 + bytes / bandwidth
+    assert c[0].time_s == pytest.approx(max(1e-6 + 1e-12, 4 * (3 * 32 * 32 + 1308 + 2352) / 1e10))
+    assert c[0].time_s == pytest.approx(2.6928e-6)
     assert c[1].time_s == pytest.approx(1e-6 + 4 * (2352 + 2352) / 1e10)
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(cnncalc.CnnCalcError, match="not a cnncalc device profile"):

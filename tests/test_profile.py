@@ -125,3 +125,30 @@ def test_validate_cli_with_profile(profile_path: Path,
     d = json.loads(capsys.readouterr().out)
     assert d["time"]["profile"] == "hand-made"
     assert any("calibrated with 1 CPU threads" in n for n in d["notes"])
+
+
+def test_bytes_model_recovers_its_constants() -> None:
+    """Rows made by t = 2e-6 + bytes / 1e9 + ops * 3e-10 give those constants back."""
+    import numpy as np
+
+    from cnncalc.cost import BytesTimeModel
+    rng = np.random.default_rng(0)
+    nbytes = rng.integers(10**3, 10**7, 50).astype(float)
+    ops = rng.integers(10**3, 10**7, 50).astype(float)
+    m = BytesTimeModel.fit(nbytes, ops, 2e-6 + nbytes / 1e9 + ops * 3e-10)
+    assert (m.t0, m.bandwidth, m.seconds_per_op) == pytest.approx((2e-6, 1e9, 3e-10), rel=1e-6)
+    # A negative coefficient is dropped, never fitted: time falling with bytes means no byte term.
+    m = BytesTimeModel.fit(nbytes, ops, 1e-3 - nbytes * 1e-11 + ops * 1e-9)
+    assert m.bandwidth == 1e30 and m.t0 >= 0 and m.seconds_per_op >= 0
+
+
+def test_other_layers_pay_for_their_windows() -> None:
+    """A max-pool's predicted time counts its window work: k*k per output element."""
+    an = cnncalc.analyze({"input": {"shape": [1, 8, 16, 16]},
+                          "layers": [{"type": "max_pool", "kernel_size": 3, "stride": 2}]})
+    p = _profile()
+    p.other = BytesTimeModel(1e-5, 1e9, 1e-9)
+    ops = 8 * 7 * 7 * 3 * 3                       # (16-3)//2+1 = 7
+    nbytes = 4 * (8 * 16 * 16 + 8 * 7 * 7)
+    assert predicted_ms(an, p)["max_pool0"] == pytest.approx(1e3 * (1e-5 + nbytes / 1e9
+                                                                   + ops * 1e-9))

@@ -2,7 +2,7 @@
 
 Run: ``python tests/bench/bench_api.py`` (figures recorded in docs/benchmarks.md).
 
-For 1 and then 2 uvicorn workers it starts ``uvicorn api.main:app`` on a free 127.0.0.1 port and
+For 1 and then 2 uvicorn workers it starts ``python -m api.serve`` on a free 127.0.0.1 port and
 drives ``POST /analyze`` of resnet50 with N, H, W bound from a second process: Debian's ``wrk``
 when installed (``apt-get install wrk``), else an async httpx client (``--tool httpx``). Runs are
 bounded by ``--duration`` seconds each; nothing but 127.0.0.1 is ever contacted.
@@ -62,7 +62,7 @@ def free_port() -> int:
 
 def start_server(workers: int, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", HOST, "--port", str(port),
+        [sys.executable, "-m", "api.serve", "--host", HOST, "--port", str(port),
          "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env={**os.environ, **env})
     url = f"http://{HOST}:{port}"

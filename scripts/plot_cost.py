@@ -1,0 +1,63 @@
+"""Predicted vs measured layer time, out of sample, for every measure on a timing table.
+
+    python scripts/plot_cost.py DATA.csv OUT.png [--title TEXT]
+
+Each panel is one measure (FLOPs, alpha-FLOPs with the paper's constants, roofline, the cnncalc
+model): its 10-fold cross-validated prediction (a fixed measure through an affine fit per fold,
+as ``cnncalc cost score`` does) against the measured time, log-log, with the x1.1 and x2 bands.
+Needs matplotlib (the ``tables`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from cnncalc.score import PREDICTORS, cross_validate, folds_kfold, load_csv, metrics
+
+MEASURES = ("flops", "alpha_flops", "roofline", "cnncalc_model")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--title", default="")
+    args = ap.parse_args()
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    m = load_csv(args.data)
+    folds = folds_kfold(len(m), 10)
+    fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 4.4))
+    t_ms = m.t * 1e3
+    lo, hi = t_ms.min() / 2, t_ms.max() * 2
+    for ax, name in zip(axes, MEASURES, strict=True):
+        pred = cross_validate(m, PREDICTORS[name], folds)
+        s = metrics(pred, m.t)
+        p_ms = np.clip(pred * 1e3, lo, hi)
+        ax.scatter(t_ms, p_ms, s=6, alpha=0.5)
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        for f, style in ((1.1, "--"), (2.0, ":")):
+            ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6)
+            ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("measured ms")
+        ax.set_title(f"{name}\nSpearman {s['spearman']:.3f}, median err "
+                     f"{s['median_rel_err']:.0%}", fontsize=9)
+        ax.grid(True, which="both", lw=0.3)
+    axes[0].set_ylabel("predicted ms (10-fold, out of sample)")
+    fig.suptitle(f"{args.title} ({len(m)} layers)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=120)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
