@@ -19,10 +19,8 @@ from .arith import is_num
 from .errors import CnnCalcError
 from .graph import symbols
 from .schema import Architecture
+from .sweep import QUANTITIES
 from .tables import Table, write
-
-QUANTITIES = ("params", "macs", "flops", "activations", "peak_activation_bytes")
-"""Totals compared by default."""
 
 HEADERS = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs",
            "other_ops": "other ops", "activations": "activations",

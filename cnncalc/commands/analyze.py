@@ -11,7 +11,7 @@ from typing import Any
 from ..api import analyze
 from ..tables import ALL_COLUMNS, render
 from ..tables import FORMATS as TABLE_FORMATS
-from .common import add_arch, add_bindings
+from .common import add_arch, add_bindings, add_units
 
 NAME = "analyze"
 HELP = "analyse an architecture (JSON file or zoo name)"
@@ -26,9 +26,7 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", "-d", type=int, metavar="D",
                    help="one row per group of layers sharing the first D parts of their "
                         "dotted names (summed)")
-    p.add_argument("--units", "-u", nargs="?", const="si", choices=("si", "iec"),
-                   help="K/M/G for counts and KB/MB/GB for bytes (si, the default) or "
-                        "KiB/MiB/GiB (iec)")
+    add_units(p)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..compare import QUANTITIES, compare
-from ..tables import FORMATS
-from .common import add_bindings
+from ..compare import compare
+from .common import add_bindings, add_totals_options
 
 NAME = "compare"
 HELP = "architectures side by side: totals and their formulas (design-choice tables)"
@@ -17,11 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("archs", nargs="+", metavar="ARCH",
                    help="JSON files or zoo model names (see `cnncalc zoo`)")
     add_bindings(p)
-    p.add_argument("--quantities", "-q", default=",".join(QUANTITIES), metavar="LIST",
-                   help=f"comma-separated totals (default: {','.join(QUANTITIES)})")
-    p.add_argument("--format", "-f", choices=(*FORMATS, "json"), default="table")
-    p.add_argument("--units", "-u", nargs="?", const="si", choices=("si", "iec"),
-                   help="K/M/G for counts and KB/MB/GB (si) or KiB/MiB/GiB (iec) for bytes")
+    add_totals_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

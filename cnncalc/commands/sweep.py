@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from ..errors import CnnCalcError
-from ..sweep import QUANTITIES, parse_grid, records, sweep
-from ..tables import FORMATS, Table, write
-from .common import add_arch, add_bindings
+from ..sweep import parse_grid, records, sweep
+from ..tables import Table, write
+from .common import add_arch, add_bindings, add_totals_options
 
 NAME = "sweep"
 HELP = "totals of an architecture over a grid of sizes, one row per combination"
@@ -30,11 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="values of a symbol: 32,64,128 or an inclusive range 32:512:32; "
                         "H=W=... sweeps H and W together (repeatable)")
     add_bindings(p)
-    p.add_argument("--quantities", "-q", default=",".join(QUANTITIES), metavar="LIST",
-                   help=f"comma-separated totals (default: {','.join(QUANTITIES)})")
-    p.add_argument("--format", "-f", choices=(*FORMATS, "json"), default="table")
-    p.add_argument("--units", "-u", nargs="?", const="si", choices=("si", "iec"),
-                   help="K/M/G for counts and KB/MB/GB (si) or KiB/MiB/GiB (iec) for bytes")
+    add_totals_options(p)
 
 
 def sweep_table(name: str, rows: list[dict[str, int]], swept: list[str],

@@ -11,31 +11,11 @@ import argparse
 import json
 import sys
 
-from .common import add_arch, add_bindings
+from .common import add_arch, add_bindings, int_at_least
 
 NAME = "validate"
 HELP = "build in PyTorch, run, and compare predictions with real shapes, counts and timing"
 FORMATS = ("table", "json")
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
-    return v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,11 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "when floating, else float32)")
     p.add_argument("--rf", action="store_true",
                    help="also measure receptive fields by autograd (one backward per layer)")
-    p.add_argument("--repeats", "-n", type=_count, default=20, metavar="N",
+    p.add_argument("--repeats", "-n", type=int_at_least(0), default=20, metavar="N",
                    help="timed runs (median and quartiles; 0 skips timing; default 20)")
-    p.add_argument("--warmup", type=_count, default=3, metavar="N",
+    p.add_argument("--warmup", type=int_at_least(0), default=3, metavar="N",
                    help="untimed runs first (default 3)")
-    p.add_argument("--threads", type=_positive, default=None, metavar="N",
+    p.add_argument("--threads", type=int_at_least(1), default=None, metavar="N",
                    help="torch CPU threads for the run (default: torch's)")
     p.add_argument("--max-memory", default=None, metavar="BYTES",
                    help="refuse runs predicted to need more (default $CNNCALC_VALIDATE_MAX_BYTES "
