@@ -1,13 +1,19 @@
-"""Request body size limit, enforced before any JSON parsing (pure ASGI middleware).
+"""Request body limits, enforced before any JSON parsing (pure ASGI middleware).
 
-A declared ``Content-Length`` over the limit is refused without reading the body; otherwise the
-body is read in chunks and refused as soon as it passes the limit (chunked uploads included).
-Under the limit the body is replayed to the app unchanged.
+Size: a declared ``Content-Length`` over the limit is refused without reading the body;
+otherwise the body is read in chunks and refused as soon as it passes the limit (chunked
+uploads included). Time: the whole body must arrive within ``timeout_s`` of the request's
+start, else the answer is 408 and the connection is closed (uvicorn has no such timeout: its
+``timeout_keep_alive`` only covers idle connections between requests), so a client that sends
+headers and half a body, or trickles a byte a second, holds only a coroutine for that long,
+never a thread or a worker. Under the limits the body is replayed to the app unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -19,11 +25,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    """Answer 413 (JSON) to requests whose body is larger than ``max_bytes``."""
+    """Answer 413 (JSON) to requests whose body is larger than ``max_bytes``, and 408 to those
+    whose body has not fully arrived ``timeout_s`` after the request started."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -42,8 +50,16 @@ class BodyLimit:
             return
         chunks: list[bytes] = []
         total = 0
+        end = time.monotonic() + self.timeout_s
         while True:
-            msg = await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(0.0, end - time.monotonic()))
+            except asyncio.TimeoutError:
+                await _reply(send, 408, "timeout",
+                             f"the request body did not arrive within {self.timeout_s:g} s "
+                             "(CNNCALC_BODY_TIMEOUT_S); send the whole body at once",
+                             close=True)
+                return
             if msg["type"] == "http.disconnect":
                 return
             body = msg.get("body", b"")

@@ -21,16 +21,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import cnncalc
 
+from .body import bad_value_message, first_bad_value
 from .docs import DESCRIPTION, custom_openapi
 from .limits import BodyLimit
 from .routes import analyze, catalog, health, validate
 from .service import Service
-from .settings import Settings
+from .settings import Settings, SettingsError
 from .worker import error_body
 
 log = logging.getLogger("cnncalc.api")
 
-HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "limit"}
+HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "limit"}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc.start()
+        catalog.warm()
         if not await asyncio.to_thread(svc.analysis.wait_ready, 120.0):
             log.warning("analysis workers not ready after 120 s; serving anyway")
         try:
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(cnncalc.CnnCalcError, _cnncalc_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
+                       timeout_s=settings.body_timeout_s)
     app.openapi = custom_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -68,6 +71,12 @@ def _loc(loc: Any) -> list[str | int]:
 
 
 def _request_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    body = getattr(exc, "body", None)
+    if body is not None:  # NaN or a lone surrogate: say so, whatever else pydantic found
+        bad = first_bad_value(body)
+        if bad is not None:
+            return JSONResponse(status_code=422, content=error_body(
+                "request", bad_value_message(*bad), path=bad[0]))
     errs = list(exc.errors())
     first: dict[str, Any] = dict(errs[0]) if errs else {"loc": [], "msg": "invalid request"}
     path = _loc(first.get("loc"))
@@ -103,4 +112,13 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         "internal", "internal error (logged on the server)"))
 
 
-app = create_app()
+def _app_from_env() -> FastAPI:
+    """The app of ``uvicorn api.main:app``; an invalid ``CNNCALC_*`` variable stops the
+    process with one line naming it (no traceback)."""
+    try:
+        return create_app()
+    except SettingsError as e:
+        raise SystemExit(f"cnncalc service cannot start: {e}") from None
+
+
+app = _app_from_env()

@@ -74,11 +74,16 @@ class WorkerPool:
     """``size`` worker processes; :meth:`call` runs one job with a time limit."""
 
     def __init__(self, name: str, size: int, *, queue_timeout_s: float, memory_mb: int = 0,
-                 threads: int = 1, warm: str = "", start_timeout_s: float = 120.0) -> None:
+                 threads: int = 1, warm: str = "", start_timeout_s: float = 120.0,
+                 headroom_bytes: int = 0) -> None:
+        """``memory_mb`` caps each worker's address space from the start; ``headroom_bytes``
+        caps it after warming up, at what the worker then maps plus this much (see
+        :func:`api.worker.serve`)."""
         self.name = name
         self.size = size
         self.queue_timeout_s = queue_timeout_s
-        self._args = (memory_mb, threads, warm)
+        self._args = (memory_mb, threads, warm, headroom_bytes)
+        self.limits: dict[str, int] = {}
         self._start_timeout_s = start_timeout_s
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._live: set[_Worker] = set()
@@ -128,10 +133,12 @@ class WorkerPool:
             _kill(w)
 
     def stats(self) -> dict[str, int]:
-        """Workers alive and idle, and how many were replaced."""
+        """Workers alive and idle, how many were replaced, and the last worker's memory cap
+        and baseline (``address_space_*_bytes``, 0: none)."""
         with self._lock:
             live = len(self._live)
-        return {"workers": live, "idle": self._idle.qsize(), "restarts": self.restarts}
+        return {"workers": live, "idle": self._idle.qsize(), "restarts": self.restarts,
+                **self.limits}
 
     def _current(self, gen: int) -> bool:
         return gen == self._generation and not self._closed
@@ -162,9 +169,12 @@ class WorkerPool:
             child.close()
         w = _Worker(proc, parent)
         try:
-            ready = parent.poll(self._start_timeout_s) and parent.recv()[0] == "ready"
-        except (EOFError, OSError):
+            hello: Any = parent.recv() if parent.poll(self._start_timeout_s) else ()
+            ready = bool(hello) and hello[0] == "ready"
+        except (EOFError, OSError, pickle.UnpicklingError):
             ready = False
+        if ready and len(hello) > 2 and isinstance(hello[2], dict):
+            self.limits = {k: int(v) for k, v in hello[2].items()}
         with self._lock:
             if ready and self._current(gen):
                 self._live.add(w)
@@ -219,9 +229,12 @@ class WorkerPool:
         except (EOFError, OSError, pickle.UnpicklingError) as e:
             self._retire(w)
             raise WorkerCrashed(f"a {self.name} worker died ({type(e).__name__})") from None
-        with self._lock:
-            if w in self._live:  # not closed meanwhile
-                self._idle.put(w)
+        if tag == "reply-and-exit":  # it ran out of memory and exits: replace it
+            self._retire(w)
+        else:
+            with self._lock:
+                if w in self._live:  # not closed meanwhile
+                    self._idle.put(w)
         if tag == "bug":
             raise WorkerBug(value)
         return value

@@ -18,6 +18,8 @@ import sys
 
 import uvicorn
 
+from .settings import Settings, SettingsError
+
 APP = "api.main:app"
 
 
@@ -47,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error("--workers must be >= 1")
+    try:  # an invalid CNNCALC_* variable: one line naming it, before any process starts
+        Settings.from_env()
+    except SettingsError as e:
+        print(f"cnncalc service cannot start: {e}", file=sys.stderr)
+        return 2
     if args.workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
         uvicorn.run(APP, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level, access_log=not args.no_access_log)

@@ -2,17 +2,26 @@
 
 The server's process only parses the envelope, checks cheap limits, looks up the cache and
 copies bytes; every analysis runs in a worker process under the time limit.
+
+Everything up to the cache look-up runs on the event loop, so a cache hit never waits for a
+thread. A miss waits for a worker in a thread of its pool's own bounded thread limiter (not
+the default thread pool that sync routes share); at most ``workers + CNNCALC_MAX_QUEUE``
+requests per pool are running or waiting, and the next one is answered 503 at once.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi.responses import Response
 
 from . import worker
+from .body import bad_value_message, first_bad_value
 from .cache import ReplyCache, canonical, key
 from .pool import JobTimeout, PoolBusy, WorkerBug, WorkerCrashed, WorkerPool
 from .settings import Settings
@@ -21,6 +30,22 @@ from .worker import JSON, Reply, dumps, error_body
 log = logging.getLogger("cnncalc.api")
 
 CACHE_HEADER = "X-Cnncalc-Cache"
+
+
+class Gate:
+    """At most ``limit`` requests running in or waiting for one pool; each waits in a thread
+    of its own limiter, so they never take the threads other routes need."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.inside = 0  # touched on the event loop only
+        self._limiter: anyio.CapacityLimiter | None = None
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:  # made inside the running loop
+            self._limiter = anyio.CapacityLimiter(self.limit)
+        return self._limiter
 
 
 class Service:
@@ -34,7 +59,11 @@ class Service:
                                    memory_mb=settings.worker_memory_mb, threads=1,
                                    warm="analyze")
         self.validation = WorkerPool("validate", 1, queue_timeout_s=settings.queue_timeout_s,
-                                     threads=settings.validate_threads, warm="validate")
+                                     threads=settings.validate_threads, warm="validate",
+                                     headroom_bytes=worker.validate_headroom(
+                                         settings.validate_max_bytes))
+        self.gates = {"analysis": Gate("analysis", settings.workers + settings.max_queue),
+                      "validate": Gate("validate", 1 + settings.max_queue)}
 
     def start(self) -> None:
         """Start the analysis workers (validation workers start on first use)."""
@@ -45,29 +74,40 @@ class Service:
         self.validation.close()
 
     def stats(self) -> dict[str, Any]:
-        pools = {"analysis": self.analysis.stats()}
+        pools = {"analysis": {**self.analysis.stats(),
+                              "requests": self.gates["analysis"].inside}}
         if self.validation.stats()["workers"]:
-            pools["validate"] = self.validation.stats()
+            pools["validate"] = {**self.validation.stats(),
+                                 "requests": self.gates["validate"].inside}
         return {"pools": pools, "cache": self.cache.stats()}
 
     # --- requests ----------------------------------------------------------------------------
 
     def _envelope(self, architecture: dict[str, Any], bindings: dict[str, int]) -> str | Reply:
-        """Canonical JSON of the request, or a 422 reply for a cheap limit."""
+        """Canonical JSON of the request, or a 422 reply for a cheap limit or a value the
+        service cannot use (NaN, Infinity, a lone surrogate: named with its path)."""
+        body = {"architecture": architecture, "bindings": bindings}
+        try:
+            req = canonical(body)
+            req.encode()  # a lone surrogate cannot be (the cache key and the worker need it)
+        except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+            bad = first_bad_value(body)  # walked only when something is wrong
+            if bad is not None:
+                return 422, JSON, dumps(error_body("request", bad_value_message(*bad),
+                                                   path=bad[0]))
+            return 422, JSON, dumps(error_body(
+                "limit", "the architecture JSON is nested too deeply", path=["architecture"]))
         for k, v in bindings.items():
             if not 1 <= v <= self.settings.max_binding:
                 return 422, JSON, dumps(error_body(
                     "binding", f"binding {k}={v} is outside 1..{self.settings.max_binding} "
                     "(CNNCALC_MAX_BINDING)", path=["bindings", k]))
-        try:
-            return canonical({"architecture": architecture, "bindings": bindings})
-        except (ValueError, RecursionError):
-            return 422, JSON, dumps(error_body(
-                "limit", "the architecture JSON is nested too deeply", path=["architecture"]))
+        return req
 
-    def analyze(self, architecture: dict[str, Any], bindings: dict[str, int],
-                fmt: str) -> Response:
-        """``POST /analyze``: from the cache, or computed in a worker and cached."""
+    async def analyze(self, architecture: dict[str, Any], bindings: dict[str, int],
+                      fmt: str) -> Response:
+        """``POST /analyze``: from the cache (on the event loop), or computed in a worker and
+        cached."""
         req = self._envelope(architecture, bindings)
         if not isinstance(req, str):
             return reply_response(req)
@@ -75,13 +115,14 @@ class Service:
         hit = self.cache.get(k)
         if hit is not None:
             return reply_response(hit, cache="hit")
-        reply, computed = self._run(self.analysis, worker.analyze_job, (req, fmt),
-                                    self.settings.time_limit_s, "CNNCALC_TIME_LIMIT_S")
+        reply, computed = await self._queued(
+            self.gates["analysis"], self.analysis, worker.analyze_job, (req, fmt),
+            self.settings.time_limit_s, "CNNCALC_TIME_LIMIT_S")
         if computed and reply[0] in (200, 422):
             self.cache.put(k, reply)
         return reply_response(reply, cache="miss" if self.cache.enabled else "off")
 
-    def validate(self, architecture: dict[str, Any], bindings: dict[str, int]) -> Response:
+    async def validate(self, architecture: dict[str, Any], bindings: dict[str, int]) -> Response:
         """``POST /validate``: build and run in torch on the CPU (never cached: it times)."""
         why = validation_unavailable()
         if why:
@@ -90,11 +131,28 @@ class Service:
         if not isinstance(req, str):
             return reply_response(req)
         s = self.settings
-        reply, _ = self._run(self.validation, worker.validate_job,
-                             (req, s.validate_max_activations, s.validate_max_params,
-                              s.validate_threads, s.validate_repeats),
-                             s.validate_time_limit_s, "CNNCALC_VALIDATE_TIME_LIMIT_S")
+        reply, _ = await self._queued(
+            self.gates["validate"], self.validation, worker.validate_job,
+            (req, s.validate_max_activations, s.validate_max_params, s.validate_threads,
+             s.validate_repeats, s.validate_max_bytes),
+            s.validate_time_limit_s, "CNNCALC_VALIDATE_TIME_LIMIT_S")
         return reply_response(reply)
+
+    async def _queued(self, gate: Gate, pool: WorkerPool, fn: Any, args: tuple[Any, ...],
+                      limit: float, env: str) -> tuple[Reply, bool]:
+        """:meth:`_run` in a thread of ``gate``, or 503 at once when the gate is full."""
+        if gate.inside >= gate.limit:
+            return (503, JSON, dumps(error_body(
+                "busy", f"server busy: {gate.limit} requests are already running or waiting "
+                f"for a {gate.name} worker (CNNCALC_WORKERS + CNNCALC_MAX_QUEUE); retry "
+                "later"))), False
+        gate.inside += 1
+        try:
+            return await anyio.to_thread.run_sync(
+                functools.partial(self._run, pool, fn, args, limit, env),
+                limiter=gate.limiter())
+        finally:
+            gate.inside -= 1
 
     def _run(self, pool: WorkerPool, fn: Any, args: tuple[Any, ...], limit: float,
              env: str) -> tuple[Reply, bool]:

@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import json
 import os
+import re
 import resource
 import traceback
 from collections.abc import Callable
@@ -35,16 +36,32 @@ MEDIA_TYPES: dict[str, str] = {
 """``?format=`` values of ``POST /analyze`` and the media type of each."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every lone surrogate written as its escape (``\\ud800``), so that it
+    can be encoded as UTF-8 (a JSON string may hold one; UTF-8 cannot)."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON (a lone surrogate, which UTF-8 cannot carry, is sent escaped)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def error_body(kind: str, message: str, *, layer: str | None = None, index: int | None = None,
                path: list[str | int] | None = None) -> dict[str, Any]:
-    """The service's one error shape (that of ``CnnCalcError.to_dict()``)."""
-    return {"error": kind, "message": message, "detail": message, "layer": layer,
-            "index": index, "path": list(path or [])}
+    """The service's one error shape (that of ``CnnCalcError.to_dict()``); strings that came
+    from the request are made safe to encode."""
+    message = safe_text(message)
+    return {"error": kind, "message": message, "detail": message,
+            "layer": None if layer is None else safe_text(layer), "index": index,
+            "path": [p if isinstance(p, int) else safe_text(str(p)) for p in (path or [])]}
 
 
 def error_reply(exc: cnncalc.CnnCalcError) -> Reply:
@@ -100,7 +117,7 @@ def _call_validate(fn: Callable[..., Any], arch: Any, bindings: dict[str, int] |
 
 
 def validate_job(canonical: str, max_activations: int, max_params: int, threads: int,
-                 repeats: int) -> Reply:
+                 repeats: int, max_bytes: int | None = None) -> Reply:
     """``POST /validate``: check the budget on the symbolic analysis, then run in torch (CPU)."""
     arch, bindings = _request(canonical)
     validate = _validate_fn()
@@ -123,31 +140,117 @@ def validate_job(canonical: str, max_activations: int, max_params: int, threads:
             return 422, JSON, dumps(error_body(
                 "limit", f"{params} parameters exceed this service's validation budget of "
                 f"{max_params} (CNNCALC_VALIDATE_MAX_PARAMS)", path=["architecture"]))
-        report = _call_validate(validate, arch, bindings, threads=threads, repeats=repeats,
-                                warmup=min(repeats, 1))
+        options: dict[str, Any] = {"threads": threads, "repeats": repeats,
+                                   "warmup": min(repeats, 1)}
+        if max_bytes is not None:
+            options["max_bytes"] = max_bytes
+        report = _call_validate(validate, arch, bindings, **options)
         return 200, JSON, dumps(_report_dict(report))
     except cnncalc.CnnCalcError as e:
+        if _out_of_memory(e):  # torch hit this worker's address-space cap
+            raise OutOfMemory(str(e)) from None
         return error_reply(e)
     except ImportError as e:
         return 501, JSON, dumps(error_body(
             "unavailable", f"validation needs PyTorch, which this server cannot import ({e.name})"))
 
 
-def _limit_memory(mb: int) -> None:
-    if mb > 0:
-        cap = mb << 20
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        except (ValueError, OSError):  # pragma: no cover - platform without RLIMIT_AS
-            pass
+class OutOfMemory(MemoryError):
+    """An allocation failed against the worker's address-space cap (torch's allocator says
+    so with a RuntimeError, which the job turns into this)."""
 
 
-def serve(conn: Connection, memory_mb: int, threads: int, warm: str) -> None:
-    """Worker main loop: receive ``(function, args)``, send ``("reply", Reply)`` or
-    ``("bug", traceback)``; exit when the parent closes the pipe."""
+_OOM_WORDS = ("can't allocate memory", "cannot allocate memory", "not enough memory",
+              "out of memory", "std::bad_alloc")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is an allocation failure: a MemoryError, a
+    RuntimeError of torch's allocator, or cnncalc's wrapping of one when building a layer
+    (kind ``torch``). Wrappers that name a layer are looked through, not read, so a layer
+    called "out of memory" is not taken for one."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, MemoryError):
+            return True
+        if isinstance(e, cnncalc.CnnCalcError):
+            detail = str(e.to_dict().get("detail", ""))
+            if getattr(e, "kind", "") == "torch" and detail.startswith(_BUILD_PREFIX):
+                if any(w in detail[len(_BUILD_PREFIX):].lower() for w in _OOM_WORDS):
+                    return True
+        elif isinstance(e, RuntimeError) and type(e).__name__ != "LayerFailure":
+            if any(w in str(e).lower() for w in _OOM_WORDS):
+                return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+_BUILD_PREFIX = "torch cannot build this layer: "
+
+
+VALIDATE_MARGIN_BYTES = 512 << 20
+"""Address space a validation may use beyond its memory budget: allocator slack, torch's
+workspaces and lazily mapped libraries (measured: see :func:`validate_headroom`)."""
+
+
+def validate_headroom(budget_bytes: int) -> int:
+    """Address space allowed to a validation worker above its torch baseline: the budget,
+    plus a quarter of it, plus :data:`VALIDATE_MARGIN_BYTES`. Measured with 1 torch thread:
+    importing torch and running the seed example maps about 690 MB of address space (the
+    baseline, measured in the worker itself after warming up); resnet18 at 224x224 then adds
+    under 80 MB over its predicted 80 MB need."""
+    return budget_bytes + budget_bytes // 4 + VALIDATE_MARGIN_BYTES
+
+
+def address_space() -> int:
+    """This process's mapped address space (VmSize), bytes; 0 where /proc is missing."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    return 0
+
+
+def _limit_address_space(cap: int) -> int:
+    """Cap RLIMIT_AS at ``cap`` bytes (never above the current hard limit); the cap set, or
+    0 where the platform has none."""
+    if cap <= 0:
+        return 0
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard if hard != resource.RLIM_INFINITY
+                                                else cap))
+        return cap
+    except (ValueError, OSError):  # pragma: no cover - platform without RLIMIT_AS
+        return 0
+
+
+def _limit_memory(mb: int) -> int:
+    return _limit_address_space(mb << 20) if mb > 0 else 0
+
+
+def _memory_reply(why: str) -> Reply:
+    return 422, JSON, dumps(error_body("limit", why))
+
+
+def serve(conn: Connection, memory_mb: int, threads: int, warm: str,
+          headroom_bytes: int = 0) -> None:
+    """Worker main loop: receive ``(function, args)``, send ``("reply", Reply)``,
+    ``("reply-and-exit", Reply)`` (after running out of memory: the parent replaces the
+    worker) or ``("bug", traceback)``; exit when the parent closes the pipe.
+
+    ``memory_mb`` caps the address space before anything runs; ``headroom_bytes`` (the
+    validation worker) caps it after warming up, at what torch then maps plus the headroom."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    _limit_memory(memory_mb)
+    cap = _limit_memory(memory_mb)
     try:
         if warm == "analyze":
             cnncalc.analyze("seed_example", {"H": 32, "W": 32}).to_dict()
@@ -156,8 +259,17 @@ def serve(conn: Connection, memory_mb: int, threads: int, warm: str) -> None:
                            warmup=0)
     except Exception:  # warming up is best effort
         pass
+    baseline = address_space()
+    if headroom_bytes > 0:
+        cap = _limit_address_space(baseline + headroom_bytes) if baseline else 0
+    if headroom_bytes > 0:
+        limit_text = (f"this service's validation budget (CNNCALC_VALIDATE_MAX_BYTES, with "
+                      f"{(cap - baseline) >> 20} MiB of address space above torch's own)")
+    else:
+        limit_text = f"this service's {memory_mb} MiB per worker (CNNCALC_WORKER_MEMORY_MB)"
     try:
-        conn.send(("ready", os.getpid()))
+        conn.send(("ready", os.getpid(), {"address_space_limit_bytes": cap,
+                                          "address_space_baseline_bytes": baseline}))
         while True:
             try:
                 fn, args = conn.recv()
@@ -170,11 +282,16 @@ def serve(conn: Connection, memory_mb: int, threads: int, warm: str) -> None:
                 out = ("reply", (422, JSON, dumps(error_body(
                     "limit", "the architecture's formulas are nested too deeply to analyse"))))
             except MemoryError:
-                out = ("reply", (422, JSON, dumps(error_body(
-                    "limit", f"the analysis needs more than this service's {memory_mb} MiB "
-                    "per worker (CNNCALC_WORKER_MEMORY_MB)"))))
-            except Exception:  # sent to the parent, which logs it
-                out = ("bug", traceback.format_exc())
+                out = ("reply-and-exit", _memory_reply(
+                    f"the request needs more memory than {limit_text}; use smaller sizes"))
+            except Exception as e:  # sent to the parent, which logs it
+                if _out_of_memory(e):
+                    out = ("reply-and-exit", _memory_reply(
+                        f"the request needs more memory than {limit_text}; use smaller sizes"))
+                else:
+                    out = ("bug", traceback.format_exc())
             conn.send(out)
+            if out[0] == "reply-and-exit":
+                return
     except (KeyboardInterrupt, BrokenPipeError, EOFError, OSError):
         return

@@ -173,18 +173,10 @@ class Analysis:
 
     @functools.cached_property
     def _constraint_report(self) -> Any:
-        """Derived from the symbolic analysis of the architecture (cached per architecture);
-        where that cannot be done (say a repeat count is a symbol), with this analysis's
-        bindings fixed."""
-        from .constraints import derive, derive_from
-        if not self.bindings:
-            return derive_from(self)
-        try:
-            return derive(self.arch)
-        except CnnCalcError as e:
-            if e.kind == "constraint":
-                raise
-            return derive(self.arch, {k: v for k, v in self.bindings.items() if is_num(v)})
+        """Conditions on this analysis's free symbols (a bound symbol's conditions held, or the
+        analysis would have failed)."""
+        from .constraints import report
+        return report(self)
 
     @property
     def constraints(self) -> list[str]:
@@ -236,24 +228,35 @@ class Analysis:
                     path=["bindings", k], kind="binding")
 
     def evaluate(self, **bindings: int) -> Analysis:
-        """A new Analysis with more symbols bound, computed from the formulas (no re-analysis)."""
+        """A new Analysis with more symbols bound, computed from the formulas (no re-analysis).
+
+        It checks what the bound analysis checks: every 'ge'/'eq' note (a rule a layer could
+        not decide on symbols) that these bindings decide. Where one fails, the answer is the
+        bound analysis's, numbers or error (a merge's sizes may broadcast a 1 instead of being
+        equal). Notes still undecided stay, with the bound values substituted."""
+        from .engine import check_bindings, run
         self._check(bindings)
-        for k, v in bindings.items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise CnnCalcError(f"binding {k} must be a positive integer, got {v!r}",
-                                   path=["bindings", k], kind="binding")
-        b = dict(bindings)
+        b = check_bindings(self.arch, bindings)
         reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
+        env = {**{k: v for k, v in self.bindings.items() if is_num(v)}, **b}
+
+        def bound() -> Analysis:
+            return run(self.arch, env)
+
+        def holds(n: Note) -> bool:
+            try:
+                lhs, rhs = (x if is_num(x) else compile_int(x)(env) for x in (n.lhs, n.rhs))
+            except (ArithmeticError, CnnCalcError, TypeError, ValueError, KeyError):
+                return False  # e.g. a divisor bound to 0: the bound analysis says why
+            return bool(lhs >= rhs) if n.kind == "ge" else bool(lhs == rhs)
+
         for n in self.notes:
-            # A symbolic merge assumed its sizes equal; bound to 1 a size may broadcast instead.
-            # Where such an assumption fails under these bindings, analyse afresh.
-            if n.kind == "eq" and (free_names(n.lhs) | free_names(n.rhs)) <= b.keys() | set(
-                    self.bindings):
-                lhs, rhs = (sympy.sympify(x).xreplace(reps) for x in (n.lhs, n.rhs))
-                if sympy.simplify(lhs - rhs) != 0:
-                    from .engine import run
-                    return run(self.arch, {**{k: v for k, v in self.bindings.items()
-                                              if is_num(v)}, **b})
+            if n.kind not in ("ge", "eq", "recheck") or (is_num(n.lhs) and is_num(n.rhs)) \
+                    or not (free_names(n.lhs) | free_names(n.rhs)) <= env.keys():
+                continue
+            # 'recheck': a result (a bound) that is exact only once its symbols are bound.
+            if n.kind == "recheck" or not holds(n):
+                return bound()
 
         def ev(v: Value) -> Value:
             """Integer quantities: exact integer evaluation."""
@@ -272,69 +275,202 @@ class Analysis:
         new_layers = []
         for r in self.layers:
             rf = r.receptive_field
+            try:
+                rf_new = ReceptiveField(tuple(ev_exact(v) for v in rf.size),
+                                        tuple(ev_exact(v) for v in rf.stride),
+                                        tuple(ev_exact(v) for v in rf.start))
+                shape = tuple(ev(v) for v in r.output_shape)
+            except ArithmeticError:  # a rule no note recorded: the bound analysis says why
+                return bound()
             new_layers.append(LayerResult(
                 name=r.name, type=r.type, inputs=r.inputs,
-                output_shape=tuple(ev(v) for v in r.output_shape), params=ev(r.params),
+                output_shape=shape, params=ev(r.params),
                 buffers=ev(r.buffers), macs=ev(r.macs), other_ops=ev(r.other_ops),
-                activations=ev(r.activations),
-                receptive_field=ReceptiveField(tuple(ev_exact(v) for v in rf.size),
-                                               tuple(ev_exact(v) for v in rf.stride),
-                                               tuple(ev_exact(v) for v in rf.start)),
+                activations=ev(r.activations), receptive_field=rf_new,
                 aliases_input=r.aliases_input, path=r.path,
                 work=tuple(Work(*(ev(x) for x in w)) for w in r.work)))
         for r in new_layers:
-            for v in r.output_shape:
-                if is_num(v) and v < 1:  # type: ignore[operator]
-                    raise CnnCalcError(f"output shape {[jsonable(x) for x in r.output_shape]} "
-                                       f"has an empty axis under {b}; see the constraints",
-                                       layer=r.name, kind="binding")
+            if any(is_num(v) and v < 1 for v in r.output_shape):  # type: ignore[operator]
+                return bound()  # a rule no note recorded: the bound analysis says why
         out = Analysis(self.arch, {**self.bindings, **b}, self.symbols,
                        tuple(ev(v) for v in self.input_shape), new_layers,
                        [n._replace(lhs=ev(n.lhs), rhs=ev(n.rhs)) for n in self.notes],
                        self.dtype_bytes,
                        ev(self.totals.peak_activation_bytes),
                        ev(self.totals.training_activation_bytes))
-        if "_constraint_report" in self.__dict__:
-            out.__dict__["_constraint_report"] = self._constraint_report
         return out
 
     def evaluate_many(self, quantities: tuple[str, ...] = ("params", "macs", "flops",
                                                            "activations"),
                       **arrays: Any) -> dict[str, Any]:
-        """Totals for arrays of bindings (NumPy), exactly: integer floors, int64 (or Python ints
-        in an object array where a value could pass 2**62).
+        """Totals for arrays of bindings (NumPy), exactly: integer floors; each total is an int64
+        array when every value fits in int64, else an object array of Python ints.
 
         ``evaluate_many(H=np.arange(32, 512), W=...)`` returns ``{"params": array, ...}``.
+        Bindings are integers in 1..MAX_BINDING, as :func:`cnncalc.analyze` takes them. Every
+        row is checked as a bound analysis checks it: a row that leaves a layer without output
+        or breaks a layer's rule is a :class:`CnnCalcError` naming the row, with the message
+        ``analyze`` gives there; a row where merged sizes differ (a size of 1 may broadcast) is
+        analysed on its own (at most ``MAX_ROW_ANALYSES`` such rows).
         """
-        import numpy as np
-        self._check(arrays)
-        free = set(self.free_symbols)
-        if set(arrays) != free:
-            raise CnnCalcError(f"evaluate_many needs arrays for every free symbol: "
-                               f"{', '.join(sorted(free))}", kind="binding")
-        cols = {k: np.asarray(v) for k, v in arrays.items()}
-        for k, v in cols.items():
-            if v.dtype.kind not in "iu" or (v.size and int(v.min()) < 1):
-                raise CnnCalcError(f"{k} must be an array of positive integers", kind="binding")
-        n = np.broadcast_shapes(*(v.shape for v in cols.values())) if cols else ()
-        cols = {k: np.broadcast_to(v.astype(np.int64), n) for k, v in cols.items()}
-        out: dict[str, Any] = {}
-        for q in quantities:
-            if q not in TOTALS:
-                raise CnnCalcError(f"unknown quantity {q!r}; one of {', '.join(TOTALS)}")
-            v = getattr(self.totals, q)
-            if is_num(v):
-                out[q] = np.full(n, v, dtype=np.int64)
-                continue
-            fn = compile_int(v)
-            # Totals never decrease as a size grows, so the value at the largest bindings
-            # bounds them all: int64 when that fits, exact Python ints otherwise.
-            top = fn({k: int(c.max()) if c.size else 1 for k, c in cols.items()})
-            if abs(top) >= 2**62:
-                out[q] = fn({k: c.astype(object) for k, c in cols.items()})
-            else:
-                out[q] = fn(cols)
-        return out
+        return _evaluate_many(self, tuple(quantities), arrays)
 
 
 _ = fields
+
+
+# --- evaluate_many: exact totals over arrays of bindings, every row checked ----------------------
+
+MAX_ROW_ANALYSES = 2_000
+"""Most rows of one ``evaluate_many`` call analysed on their own (merged sizes that differ)."""
+
+
+def _many_columns(an: Analysis, arrays: Mapping[str, Any]) -> tuple[list[str], dict[str, Any],
+                                                                    tuple[int, ...]]:
+    """The binding arrays checked as ``analyze`` checks bindings, broadcast and flattened to
+    1-D int64 columns, with their common shape."""
+    import numpy as np
+
+    from .engine import MAX_BINDING
+    an._check(arrays)
+    free = set(an.free_symbols)
+    if set(arrays) != free:
+        raise CnnCalcError(f"evaluate_many needs arrays for every free symbol: "
+                           f"{', '.join(sorted(free))}", kind="binding")
+    raw: dict[str, Any] = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        if a.dtype.kind == "O":
+            if any(isinstance(x, bool) or not isinstance(x, (int, np.integer))
+                   for x in a.ravel().tolist()):
+                raise CnnCalcError(f"{k} must be an array of integers", path=["bindings", k],
+                                   kind="binding")
+        elif a.dtype.kind not in "iu":
+            raise CnnCalcError(f"{k} must be an array of integers, got {a.dtype} values",
+                               path=["bindings", k], kind="binding")
+        if a.size:
+            out_of_range = (a < 1) | (a > MAX_BINDING)
+            if out_of_range.any():
+                i = int(np.flatnonzero(out_of_range.ravel())[0])
+                raise CnnCalcError(f"binding {k}={int(a.ravel()[i])} (row {i}) is outside "
+                                   f"1..{MAX_BINDING}", path=["bindings", k], kind="binding")
+        raw[k] = a.astype(np.int64)
+    shape = tuple(np.broadcast_shapes(*(a.shape for a in raw.values()))) if raw else ()
+    cols = {k: np.broadcast_to(a, shape).ravel() for k, a in raw.items()}
+    return list(arrays), cols, shape
+
+
+def _many_checks(an: Analysis) -> list[tuple[Any, str]]:
+    """(sign node, kind) for every condition a row must meet, as a bound analysis checks it:
+    every output length >= 1, every 'ge' note's ``lhs - rhs >= 0`` and every 'eq' note's
+    ``lhs - rhs == 0``; a numeric condition that fails is ``(None, kind)``."""
+    cached = an.__dict__.get("_many_checks")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    from .compile import compile_sign
+    exprs: dict[Any, str] = {}
+    for r in an.layers:
+        for v in r.output_shape:
+            if not is_num(v):
+                exprs.setdefault(sympy.sympify(v) - 1, "ge")
+    for n in an.notes:
+        if n.kind in ("ge", "eq"):
+            exprs.setdefault(sympy.sympify(n.lhs) - sympy.sympify(n.rhs), n.kind)
+    out: list[tuple[Any, str]] = []
+    for e, kind in exprs.items():
+        e = norm(e)
+        if not free_names(e):
+            ok = e >= 0 if kind == "ge" else e == 0  # type: ignore[operator]
+            if not ok:
+                out.append((None, kind))
+            continue
+        out.append((compile_sign(e), kind))
+    an.__dict__["_many_checks"] = out
+    return out
+
+
+def _row_text(order: list[str], cols: Mapping[str, Any], i: int) -> dict[str, int]:
+    return {k: int(cols[k][i]) for k in order}
+
+
+def _row_totals(an: Analysis, point: dict[str, int], i: int, n: int,
+                quantities: tuple[str, ...]) -> dict[str, int]:
+    """The totals of one row by a bound analysis (the reference), or its error naming the row."""
+    from .engine import run
+    bound = {**{k: v for k, v in an.bindings.items() if is_num(v)}, **point}
+    at = ", ".join(f"{k}={v}" for k, v in point.items())
+    where = f" (row {i})" if n > 1 else ""
+    try:
+        t = run(an.arch, bound).totals
+        got = {q: getattr(t, q) for q in quantities}
+        for q, v in got.items():
+            if not is_num(v):
+                raise CnnCalcError(f"{q} is not an integer there ({jsonable(v)})")
+        return got
+    except CnnCalcError as e:
+        try:
+            cons = "; ".join(an.constraints)
+        except CnnCalcError:
+            cons = ""
+        raise CnnCalcError(f"{at} is not a valid size{where}: {e}"
+                           + (f" (constraints: {cons})" if cons else ""),
+                           kind="binding") from None
+
+
+def _evaluate_many(an: Analysis, quantities: tuple[str, ...],
+                   arrays: Mapping[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    from .compile import compile_node, evaluate_rows, holds_everywhere
+    for q in quantities:
+        if q not in TOTALS:
+            raise CnnCalcError(f"unknown quantity {q!r}; one of {', '.join(TOTALS)}",
+                               kind="input")
+    order, cols, shape = _many_columns(an, arrays)
+    n = 1
+    for d in shape:
+        n *= d
+    lo = {k: int(c.min()) if n else 1 for k, c in cols.items()}
+    hi = {k: int(c.max()) if n else 1 for k, c in cols.items()}
+    invalid = np.zeros(n, dtype=bool)   # a rule fails: expected to be an error
+    merge = np.zeros(n, dtype=bool)     # merged sizes differ: analysed on its own
+    for node, kind in _many_checks(an):
+        if node is None:
+            invalid[:] = True
+            continue
+        if holds_everywhere(node, lo, hi, kind):
+            continue
+        vals, bad = evaluate_rows(node, cols, n)
+        invalid |= bad
+        if kind == "ge":
+            invalid |= np.asarray(vals < 0, dtype=bool)
+        else:
+            merge |= np.asarray(vals != 0, dtype=bool)
+    out: dict[str, Any] = {}
+    for q in quantities:
+        v = getattr(an.totals, q)
+        if is_num(v):
+            fits = -2**63 <= v < 2**63  # type: ignore[operator]
+            out[q] = np.full(n, v, dtype=np.int64 if fits else object)
+            continue
+        vals, bad = evaluate_rows(compile_node(v), cols, n)
+        invalid |= bad
+        out[q] = np.array(vals)
+    bad_rows = np.flatnonzero(invalid)
+    stop = int(bad_rows[0]) if bad_rows.size else n
+    before = int(np.count_nonzero(merge[:stop]))
+    for done, i in enumerate(np.flatnonzero(invalid | merge).tolist(), 1):
+        # The first such row first: where it is an error, that error is the answer.
+        if done == 2 and before > MAX_ROW_ANALYSES:
+            raise CnnCalcError(f"{before} rows need an analysis of their own (merged sizes "
+                               f"differ, see the constraints); at most {MAX_ROW_ANALYSES}",
+                               kind="limit")
+        if done > MAX_ROW_ANALYSES:
+            raise CnnCalcError(f"more than {MAX_ROW_ANALYSES} rows need an analysis of their "
+                               "own (see the constraints)", kind="limit")
+        got = _row_totals(an, _row_text(order, cols, i), i, n, quantities)
+        for q, x in got.items():
+            if out[q].dtype != object and not -2**63 <= x < 2**63:
+                out[q] = out[q].astype(object)
+            out[q][i] = x
+    return {q: a.reshape(shape) for q, a in out.items()}

@@ -11,14 +11,19 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from . import envvars
 from .commands import COMMANDS
 from .errors import CnnCalcError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"cnncalc: error: {message}\n")
+        """One line on stderr, exit code 2 (the usage is one ``--help`` away)."""
+        self.exit(2, f"cnncalc: error: {_one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _modules() -> list[ModuleType]:
@@ -44,22 +49,37 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> int:
+    print(f"cnncalc: error: {_one_line(message)}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script.
+
+    Bad input, bad files, bad options and bad ``CNNCALC_*`` variables exit with code 2 and one
+    line on stderr; an interrupt exits with 130."""
     args = parser().parse_args(argv)
     try:
+        envvars.check()
         return int(args._run(args))
     except CnnCalcError as e:
-        print(f"cnncalc: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
     except RecursionError:
-        print("cnncalc: error: the input is nested too deeply", file=sys.stderr)
-        return 2
+        return _fail("the analysis recursed past Python's limit (an internal limit, not a "
+                     "property of the network); binding more sizes with --bind may help; "
+                     "please report the input")
     except KeyboardInterrupt:
         print("cnncalc: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # pragma: no cover - `cnncalc ... | head`
         return 0
+    except UnicodeDecodeError as e:  # a user's file read by a library we do not own
+        return _fail(f"a file is not UTF-8 text ({e.reason} at byte {e.start}); save it as "
+                     "UTF-8")
+    except OSError as e:  # a user's file or folder: missing, unreadable, not a folder...
+        where = f"{e.filename}: " if e.filename else ""
+        return _fail(f"{where}{e.strerror or e}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,8 +17,8 @@ from .arith import Value, is_num, norm, prod
 from .dtypes import DTYPE_BYTES
 from .errors import CnnCalcError
 from .expr import evaluate
-from .graph import INPUT, expand, symbols
-from .layers.base import Ctx, Note, RFAxis, Tensor
+from .graph import INPUT, apply_layer, expand, symbols
+from .layers.base import Ctx, Note, RFAxis, Tensor, decide_ge
 from .schema import Architecture
 
 MAX_BINDING = 10**9
@@ -73,13 +73,21 @@ def run(arch: Architecture, bindings: Mapping[str, int] | None = None, *,
 
 def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     env: dict[str, Value] = dict(check_bindings(arch, bindings))
+    notes: list[Note] = []
     shape = []
     for i, v in enumerate(arch.input.shape):
         try:
             x = evaluate(v, env)
         except CnnCalcError as e:
             raise CnnCalcError(e.message, path=["input", "shape", i]) from None
-        if is_num(x) and x < 1:  # type: ignore[operator]
+        if not is_num(x):
+            # What the bound evaluation checks, as notes: exact divisions, size >= 1.
+            ictx = Ctx(env, INPUT, -1, (), notes)
+            ictx.integer(v, x, f"input size {i}")  # type: ignore[arg-type]
+        ok = decide_ge(x, 1)
+        if ok is None:
+            ictx.require("ge", f"input size {i} >= 1", x, 1)
+        elif not ok:
             raise CnnCalcError(f"input size must be >= 1, got {x}", path=["input", "shape", i])
         shape.append(x)
     nd = len(shape) - 2
@@ -87,7 +95,6 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd, axis_map=tuple(range(nd)))
     nodes = expand(arch, env)
     tensors: dict[str, Tensor] = {INPUT: inp}
-    notes: list[Note] = []
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
     for node in nodes:
@@ -100,7 +107,7 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
                                index=node.index, path=node.path)
         ctx = Ctx(node.env, node.name, node.index, extent, notes)
         try:
-            out = layer.apply(ins, ctx)
+            out = apply_layer(layer, ins, ctx)  # within the symbolic budget
         except CnnCalcError as e:
             raise e.at(node.name, node.index, node.path) from None
         except (ZeroDivisionError, TypeError, ValueError) as e:  # sympy on degenerate input
@@ -165,24 +172,40 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
         keep = [st for i, st in enumerate(sets)
                 if not (i + 1 < len(sets) and st < sets[i + 1])
                 and not (i > 0 and st <= sets[i - 1])]
-        cands = _undominated(list(dict.fromkeys(_sum(size[n] for n in st) for st in keep)))
+        cands = _undominated(list(dict.fromkeys(_sum(size[n] for n in st) for st in keep)),
+                             [v for r in results for v in r.output_shape])
         peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
     kept = _sum(size.values())
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
 
 
-def _undominated(cands: list[Value]) -> list[Value]:
-    """Drop every candidate that another one provably bounds.
+def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[Value]:
+    """Drop every candidate that another one provably bounds for all valid sizes.
 
-    Every atom of a size (a symbol, a floor or ceiling of sizes) is non-negative, so when the
-    expanded ``b - a`` has no negative coefficient, ``b >= a`` for all valid sizes. Comparing
-    coefficient dictionaries is exact and cheap.
+    ``b >= a`` is proved term by term on the expanded ``b - a``: every monomial must have a
+    known sign (:func:`cnncalc.constraints.sign_of`) that its coefficient makes non-negative.
+    A monomial whose sign is unknown (``floor(H/2 - K/2)`` with nothing known about it) must
+    cancel exactly.
+    ``sizes`` are output lengths, each >= 1 in a valid network: they prove atoms such as
+    ``floor(H/2 - K/2) >= 0`` from ``floor(H/2 - K/2) + 1 >= 1``. Comparing coefficient
+    dictionaries is exact and cheap.
     """
+    from .constraints import sign_of
+    known = _known_nonneg(sizes or [])
     polys = [sympy.expand(c).as_coefficients_dict() for c in cands]
+    signs: dict[sympy.Expr, int] = {}
+
+    def sign(m: sympy.Expr) -> int:
+        if m not in signs:
+            signs[m] = sign_of(m, known)
+        return signs[m]
 
     def dominates(p: dict, q: dict) -> bool:
-        return all(p.get(m, 0) >= c for m, c in q.items()) and \
-            all(c >= 0 or m in q for m, c in p.items())
+        for m in p.keys() | q.keys():
+            d = p.get(m, 0) - q.get(m, 0)
+            if d != 0 and (sign(m) * d <= 0):
+                return False
+        return True
 
     keep = []
     for i, q in enumerate(polys):
@@ -191,6 +214,22 @@ def _undominated(cands: list[Value]) -> list[Value]:
         if not beaten:
             keep.append(cands[i])
     return keep
+
+
+def _known_nonneg(sizes: list[Value]) -> frozenset[sympy.Expr]:
+    """Floor/ceiling atoms ``a`` that are >= 0 because some size ``c*a + k`` (``c > 0``) is >= 1.
+
+    ``a`` is an integer, so ``a >= (1 - k)/c > -1`` gives ``a >= 0``.
+    """
+    out: set[sympy.Expr] = set()
+    for v in sizes:
+        if is_num(v):
+            continue
+        k, rest = sympy.expand(v).as_coeff_Add()
+        c, a = rest.as_coeff_Mul()
+        if isinstance(a, (sympy.floor, sympy.ceiling)) and c > 0 and (1 - k) / c > -1:
+            out.add(a)
+    return frozenset(out)
 
 
 def _sum(vals: object) -> Value:

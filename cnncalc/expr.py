@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import ast
 import functools
-import os
 import re
 from collections.abc import Callable, Mapping
 
 from .arith import Value, ceildiv, floordiv, is_num, mod, norm, sym, vmax, vmin
+from .envvars import limit as _env_limit
 from .errors import CnnCalcError
 
-MAX_LENGTH = int(os.environ.get("CNNCALC_MAX_EXPR_LENGTH", "256"))
-MAX_DEPTH = int(os.environ.get("CNNCALC_MAX_EXPR_DEPTH", "16"))
+MAX_LENGTH = _env_limit("CNNCALC_MAX_EXPR_LENGTH", 256, 1, 100_000)
+MAX_DEPTH = _env_limit("CNNCALC_MAX_EXPR_DEPTH", 16, 1, 100)
 MAX_NODES = 128
 MAX_LITERAL = 10**12
 MAX_EXPONENT = 8
@@ -53,6 +53,22 @@ class Expression:
         return f"Expression({self.text!r})"
 
 
+def describe_char(ch: str) -> str:
+    """A character as ``U+00E9 ('\u00e9')``; a lone surrogate (not printable, not encodable) only as
+    its code point."""
+    code = f"U+{ord(ch):04X}"
+    if 0xD800 <= ord(ch) <= 0xDFFF:
+        return f"{code} (a lone surrogate, not valid Unicode text)"
+    return f"{code} ({ch!r})" if ch.isprintable() else code
+
+
+def first_non_ascii(text: str) -> str | None:
+    """The first character of ``text`` outside ASCII, described by :func:`describe_char`."""
+    if text.isascii():
+        return None
+    return describe_char(next(ch for ch in text if not ch.isascii()))
+
+
 def _fail(text: str, why: str) -> CnnCalcError:
     return CnnCalcError(f"expression {text!r}: {why}", kind="expression")
 
@@ -73,6 +89,14 @@ def compile_expr(text: str) -> Expression:
 
 @functools.lru_cache(maxsize=8192)
 def _compile_text(text: str) -> Expression:
+    bad = first_non_ascii(text)
+    if bad is not None:
+        # Python's parser NFKC-normalises identifiers (U+210C is H, fullwidth "max" is max):
+        # only ASCII is ever parsed, so what is read is what is written.
+        raise _fail(text[:60],
+                    f"contains the non-ASCII character {bad}; expressions are ASCII: "
+                    "integers, size names of letters, digits and _, + - * / // % **, "
+                    "brackets and floor/ceil/min/max")
     if len(text) > MAX_LENGTH:
         raise _fail(text[:40] + "...", f"longer than {MAX_LENGTH} characters")
     if not text.strip():

@@ -184,6 +184,8 @@ def plot(arch: Any, kind: str = "layers", output: str | os.PathLike[str] | None 
         suffix = Path(output).suffix or "a file without a suffix"
         raise CnnCalcError(f"cannot write a plot as {suffix}; use one of {', '.join(SUFFIXES)}",
                            kind="input")
+    if output is not None:
+        _check_output(Path(output))
     if kind == "scaling":
         if over is None:
             raise CnnCalcError("a scaling plot needs the size to sweep, e.g. "
@@ -197,5 +199,18 @@ def plot(arch: Any, kind: str = "layers", output: str | os.PathLike[str] | None 
             an = an.evaluate(**bindings)
         fig = plot_layers(an, depth) if kind == "layers" else plot_rf(an, depth)
     if output is not None:
-        fig.savefig(os.fspath(output), dpi=150)
+        try:
+            fig.savefig(os.fspath(output), dpi=150)
+        except OSError as e:
+            raise CnnCalcError(f"cannot write the plot {os.fspath(output)}: "
+                               f"{e.strerror or e}", kind="input") from None
     return fig
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, an output that is a folder or whose folder is missing."""
+    if path.is_dir():
+        raise CnnCalcError(f"cannot write the plot {path}: it is a directory", kind="input")
+    if not path.parent.is_dir():
+        raise CnnCalcError(f"cannot write the plot {path}: no folder {path.parent} (create "
+                           "it first)", kind="input")

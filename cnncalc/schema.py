@@ -7,12 +7,15 @@ sub-graph from ``blocks``, with arguments) and ``repeat`` (a body repeated in se
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .dtypes import DTYPE_BYTES
+from .errors import CnnCalcError, format_path
+from .expr import MAX_LITERAL, describe_char, first_non_ascii
 from .layers import LAYER_CLASSES
 from .layers.base import IntLike, LayerBase
 
@@ -37,7 +40,7 @@ class Repeat(LayerBase):
 
     type: Literal["repeat"]
     times: IntLike
-    start: int = Field(0, ge=0)
+    start: int = Field(0, ge=0, le=MAX_LITERAL)
     body: list[LayerSpec] = Field(..., min_length=1)
 
 
@@ -62,7 +65,7 @@ class Block(BaseModel):
     @classmethod
     def _arg_names(cls, v: list[str]) -> list[str]:
         for a in v:
-            if not ARG_RE.match(a) or a in ("floor", "ceil", "min", "max", "input"):
+            if not ARG_RE.fullmatch(a) or a in ("floor", "ceil", "min", "max", "input"):
                 raise ValueError(f"{a!r} is not a valid argument name")
         if len(set(v)) != len(v):
             raise ValueError("argument names must be unique")
@@ -112,7 +115,88 @@ class Architecture(BaseModel):
     def _not_a_list(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             raise ValueError("an architecture is a JSON object with 'input' and 'layers'")
+        check_raw(data)
         return data
+
+
+FREE_TEXT = ("name", "description")
+"""Top-level fields that are free text (any valid Unicode); every other string is a name, an
+expression or a keyword and must be ASCII."""
+
+_LIMIT_BITS = MAX_LITERAL.bit_length()
+
+
+def check_raw(data: dict[str, Any]) -> None:
+    """What no field of an architecture may hold, checked once over the raw JSON before the
+    fields are validated, so that every field (and every future one) is covered:
+
+    * a lone surrogate in any string or key (not valid Unicode: it cannot be encoded as UTF-8);
+    * a non-ASCII character in any string or key except the free-text :data:`FREE_TEXT`:
+      Python's parser NFKC-normalises identifiers, so look-alikes would silently alias
+      (U+210C is ``H``) and names that look equal would differ;
+    * NaN or Infinity (JSON's ``NaN`` literals, or floats in a dict);
+    * an integer beyond ``10**12`` in magnitude, the limit of expression literals: plain JSON
+      integers are otherwise unbounded and a result past 4,300 digits cannot even be printed.
+
+    Raises :class:`CnnCalcError` (kind ``schema``) naming the JSON path (and the layer).
+    """
+    stack: list[tuple[list[str | int], Any]] = [([], data)]
+    while stack:
+        path, obj = stack.pop()
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(k, str):
+                    _check_text(k, [*path, "<key>"], data, key=True, free=False)
+                stack.append(([*path, k if isinstance(k, str) and k.isascii() else "?"], v))
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(([*path, i], v) for i, v in enumerate(obj))
+        elif isinstance(obj, str):
+            _check_text(obj, path, data, key=False,
+                        free=len(path) == 1 and path[0] in FREE_TEXT)
+        elif isinstance(obj, bool):
+            continue
+        elif isinstance(obj, int):
+            # bit_length first: str() of a 5,000-digit int raises.
+            if obj.bit_length() >= _LIMIT_BITS and abs(obj) > MAX_LITERAL:
+                raise _raw_error(path, data, "integers are limited to 10**12 in magnitude (as "
+                                             "expression literals are); give a smaller value")
+        elif isinstance(obj, float) and not math.isfinite(obj):
+            what = "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
+            raise _raw_error(path, data, f"{what} is not allowed; give a finite number")
+
+
+def _check_text(text: str, path: list[str | int], data: Any, *, key: bool, free: bool) -> None:
+    if text.isascii():
+        return
+    where = "a key" if key else "the value"
+    for ch in text:
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise _raw_error(path, data, f"{where} holds {describe_char(ch)}; send valid "
+                                         "Unicode (UTF-8) text")
+    if not free:
+        bad = first_non_ascii(text)
+        raise _raw_error(path, data, f"{where} holds the non-ASCII character {bad}; names, "
+                                     "expressions and keywords are ASCII (look-alike letters "
+                                     "would silently stand for others)")
+
+
+def _raw_error(path: list[str | int], data: Any, message: str) -> CnnCalcError:
+    """A CnnCalcError at ``path`` (its text starts with the path), naming the layer the path
+    goes through when its name is plain ASCII."""
+    clean = [p for p in path if p != "<key>"]
+    where = format_path(clean) or "architecture"
+    node: Any = data
+    label = ""
+    for i, p in enumerate(clean):
+        try:
+            node = node[p]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(p, int) and i and clean[i - 1] in ("layers", "body") \
+                and isinstance(node, dict):
+            name = node.get("name")
+            label = f" (layer {name!r})" if isinstance(name, str) and name.isascii() else ""
+    return CnnCalcError(f"{where}{label}: {message}", kind="schema")
 
 
 LAYER_TYPES: tuple[str, ...] = tuple(c.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]

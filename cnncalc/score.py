@@ -19,6 +19,7 @@ predicted by a model that never saw it).
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,13 @@ from .cost import ConvTimeModel, alpha
 from .errors import CnnCalcError
 
 REQUIRED = ("H", "W", "Cin", "Cout", "K1", "K2", "time_ms")
-MAX_ROWS = 1_000_000
+MAX_ROWS = 10_000
+"""Most measurements scored: Kendall's tau is quadratic and every fold refits every measure."""
+MAX_CSV_BYTES = 64 * 1024 * 1024
+MAX_SIZE = 10**9
+"""Largest size (H, W, channels, kernel, stride, batch, groups) in a measurement row."""
+MAX_FOLDS = 50
+"""Most folds of k-fold cross-validation, and most families left out one by one."""
 
 
 @dataclass
@@ -70,43 +77,51 @@ class Measurements:
 
 def load_csv(path: str | Path, device: str | None = None) -> Measurements:
     """Read a measurement table (see the module docstring); refuses bad rows with their line."""
+    from .api import read_text
     path = Path(path)
-    if not path.is_file():
-        raise CnnCalcError(f"no such file: {path}", kind="input")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        cols = reader.fieldnames or []
-        missing = [c for c in REQUIRED if c not in cols]
-        if missing:
-            raise CnnCalcError(f"{path}: missing column(s) {', '.join(missing)}; need "
-                               f"{', '.join(REQUIRED)}", kind="input")
-        fam_col = next((c for c in ("family", "plot") if c in cols), None)
-        rows: list[list[float]] = []
-        fams: list[str] = []
-        for line, row in enumerate(reader, start=2):
-            if device is not None and row.get("device") not in (None, "", device):
-                continue
-            if row.get("kind") not in (None, "", "conv", "dense"):
-                continue  # calibration tables also time pooling and element-wise layers
-            if len(rows) >= MAX_ROWS:
-                raise CnnCalcError(f"{path}: more than {MAX_ROWS} rows", kind="limit")
-            try:
-                h, w = int(row["H"]), int(row["W"])
-                cin, cout = int(row["Cin"]), int(row["Cout"])
-                k1, k2 = int(row["K1"]), int(row["K2"])
-                t = float(row["time_ms"]) / 1000.0
-                stride = int(row.get("stride") or 1)
-                batch = int(row.get("batch") or 1)
-                groups = int(row.get("groups") or 1)
-            except (TypeError, ValueError) as e:
-                raise CnnCalcError(f"{path}, line {line}: {e}", kind="input") from None
-            if min(h, w, cin, cout, k1, k2, stride, batch, groups) < 1 or not t > 0 \
-                    or cin % groups:
-                raise CnnCalcError(f"{path}, line {line}: sizes must be positive, time > 0, and "
-                                   "groups must divide Cin", kind="input")
-            s_out = -(-h // stride) * -(-w // stride)
-            rows.append([s_out * batch, k1 * k2, cin // groups, cout, h * w * cin * batch, t])
-            fams.append(row.get(fam_col, "") if fam_col else "")
+    text = read_text(path, "CSV file", MAX_CSV_BYTES)
+    try:
+        return _read_rows(path, csv.DictReader(io.StringIO(text, newline="")), device)
+    except csv.Error as e:
+        raise CnnCalcError(f"{path}: not a readable CSV table ({e})", kind="input") from None
+
+
+def _read_rows(path: Path, reader: csv.DictReader[str], device: str | None) -> Measurements:
+    cols = reader.fieldnames or []
+    missing = [c for c in REQUIRED if c not in cols]
+    if missing:
+        raise CnnCalcError(f"{path}: missing column(s) {', '.join(missing)}; need "
+                           f"{', '.join(REQUIRED)}", kind="input")
+    fam_col = next((c for c in ("family", "plot") if c in cols), None)
+    rows: list[list[float]] = []
+    fams: list[str] = []
+    for line, row in enumerate(reader, start=2):
+        if device is not None and row.get("device") not in (None, "", device):
+            continue
+        if row.get("kind") not in (None, "", "conv", "dense"):
+            continue  # calibration tables also time pooling and element-wise layers
+        if len(rows) >= MAX_ROWS:
+            raise CnnCalcError(f"{path}: more than {MAX_ROWS} rows", kind="limit")
+        try:
+            h, w = int(row["H"]), int(row["W"])
+            cin, cout = int(row["Cin"]), int(row["Cout"])
+            k1, k2 = int(row["K1"]), int(row["K2"])
+            t = float(row["time_ms"]) / 1000.0
+            stride = int(row.get("stride") or 1)
+            batch = int(row.get("batch") or 1)
+            groups = int(row.get("groups") or 1)
+        except (TypeError, ValueError) as e:
+            raise CnnCalcError(f"{path}, line {line}: {str(e)[:80]}", kind="input") from None
+        sizes = (h, w, cin, cout, k1, k2, stride, batch, groups)
+        if min(sizes) < 1 or not 0 < t < math.inf or cin % groups:
+            raise CnnCalcError(f"{path}, line {line}: sizes must be positive, time > 0 "
+                               "(finite), and groups must divide Cin", kind="input")
+        if max(sizes) > MAX_SIZE:
+            raise CnnCalcError(f"{path}, line {line}: sizes must be at most {MAX_SIZE}",
+                               kind="input")
+        s_out = -(-h // stride) * -(-w // stride)
+        rows.append([s_out * batch, k1 * k2, cin // groups, cout, h * w * cin * batch, t])
+        fams.append((row.get(fam_col) or "") if fam_col else "")
     if len(rows) < 10:
         raise CnnCalcError(f"{path}: need at least 10 measurements, got {len(rows)}",
                            kind="input")
@@ -262,6 +277,14 @@ def folds_kfold(n: int, k: int = 10, seed: int = 0) -> list[np.ndarray]:
     return np.array_split(np.random.default_rng(seed).permutation(n), min(k, n))
 
 
+def folds_k(k: int, rows: int) -> int:
+    """The k of k-fold cross-validation: ``k`` (2..:data:`MAX_FOLDS`) capped at ``rows``."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 2 <= k <= MAX_FOLDS:
+        raise CnnCalcError(f"k-fold cross-validation needs k from 2 to {MAX_FOLDS}, got {k!r}",
+                           kind="input")
+    return min(k, rows)
+
+
 def folds_by_family(m: Measurements) -> list[np.ndarray]:
     """One test set per family (leave-one-family-out)."""
     return [np.where(m.family == f)[0] for f in np.unique(m.family)]
@@ -287,8 +310,13 @@ def score(m: Measurements, measures: Sequence[str] | None = None, k: int = 10
     if unknown:
         raise CnnCalcError(f"unknown measure(s) {unknown}; one of {', '.join(PREDICTORS)}",
                            kind="input")
-    schemes: dict[str, list[np.ndarray]] = {"kfold": folds_kfold(len(m), k)}
-    if len(np.unique(m.family)) >= 2:
+    schemes: dict[str, list[np.ndarray]] = {"kfold": folds_kfold(len(m), folds_k(k, len(m)))}
+    families = len(np.unique(m.family))
+    if families > MAX_FOLDS:
+        raise CnnCalcError(f"{families} families: leave-one-family-out fits every measure once "
+                           f"per family, at most {MAX_FOLDS}; merge families or drop the family "
+                           "column", kind="limit")
+    if families >= 2:
         schemes["leave_family_out"] = folds_by_family(m)
     out: dict[str, dict[str, dict[str, float]]] = {}
     for name in names:

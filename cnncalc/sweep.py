@@ -1,10 +1,11 @@
 """Design sweeps: the totals of an architecture over a grid of sizes, one row per combination.
 
 The architecture is analysed once with the grid's symbols left free; every combination is then
-evaluated at once with :meth:`Analysis.evaluate_many` (exact integer floors over NumPy arrays).
-Each combination is checked as a per-binding :func:`cnncalc.analyze` would check it: an empty
-output is an error naming the first such combination; where merged sizes differ (an error, or
-a size of 1 that broadcasts) that combination is analysed on its own. A swept symbol that
+evaluated at once with :meth:`Analysis.evaluate_many` (exact integer floors over NumPy arrays,
+int64 where every value fits, Python ints otherwise). Each combination is checked as a
+per-binding :func:`cnncalc.analyze` would check it: a rule that fails is an error naming the
+first such combination; where merged sizes differ (an error, or a size of 1 that broadcasts)
+that combination is analysed on its own. A swept symbol that
 changes the structure (a repeat count) makes every combination an analysis of its own.
 
 ``grid`` maps a symbol to its values: a list of integers, ``"32,64,128"``, or an inclusive range
@@ -18,10 +19,8 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .analysis import TOTALS, Analysis
+from .analysis import TOTALS
 from .api import analyze, load
-from .arith import Value, free_names, is_num
-from .compile import compile_int
 from .engine import MAX_BINDING
 from .errors import CnnCalcError
 from .graph import symbols
@@ -53,12 +52,16 @@ def parse_values(text: str) -> list[int]:
                 if len(bits) not in (2, 3) or (len(bits) == 3 and bits[2] < 1):
                     raise ValueError
                 start, stop, step = bits[0], bits[1], bits[2] if len(bits) == 3 else 1
-                if (stop - start) // step > MAX_POINTS:
-                    raise CnnCalcError(f"range {part!r} has more than {MAX_POINTS} values",
+                if len(out) + (stop - start) // step > MAX_POINTS:
+                    raise CnnCalcError(f"{text!r} has more than {MAX_POINTS} values",
                                        kind="limit")
                 out.extend(range(start, stop + 1, step))
             else:
                 out.append(int(part))
+            if len(out) > MAX_POINTS:
+                raise CnnCalcError(f"more than {MAX_POINTS} grid values", kind="limit")
+        except CnnCalcError:
+            raise
         except ValueError:
             raise CnnCalcError(f"grid values must be integers, lists 32,64,128 or ranges "
                                f"start:stop:step, got {part!r}", kind="input") from None
@@ -126,83 +129,18 @@ def _grid_columns(grid: Mapping[str, GridValues], syms: list[str], bound: Mappin
     return order, cols
 
 
-def _checks(an: Analysis) -> list[tuple[Value, str, str, bool]]:
-    """(expression, what it means, layer, is a merge) for every condition a binding must meet:
-    ``expr >= 1`` for output lengths and minimum sizes, ``expr == 0`` for merged sizes."""
-    out: dict[Value, tuple[Value, str, str, bool]] = {}
-    for r in an.layers:
-        for v in r.output_shape:
-            if not is_num(v):
-                out.setdefault(v, (v, "has an empty output", r.name, False))
-    for n in an.notes:
-        if n.kind in ("ge", "eq"):
-            e = n.lhs - n.rhs + (1 if n.kind == "ge" else 0)  # type: ignore[operator]
-            if not is_num(e):
-                out.setdefault(e, (e, n.text, n.layer, n.kind == "eq"))
-    return list(out.values())
-
-
-def _violations(an: Analysis, cols: Mapping[str, Any]) -> tuple[tuple[int, str] | None, Any]:
-    """The first combination with an empty output (and why), and the indices of those where a
-    merge's sizes differ: invalid, or valid by broadcasting a size of 1 (the symbolic totals
-    assumed them equal, so those points are analysed one by one)."""
-    import numpy as np
-    n = len(next(iter(cols.values())))
-    first: tuple[int, str] | None = None
-    eq = np.zeros(n, dtype=bool)
-    for expr, text, layer, merge in _checks(an):
-        if not free_names(expr) <= cols.keys():
-            continue
-        v = np.broadcast_to(np.asarray(compile_int(expr)(cols)), (n,))
-        if merge:
-            eq |= v != 0
-            continue
-        bad = np.flatnonzero(v < 1)
-        if bad.size and (first is None or int(bad[0]) < first[0]):
-            first = (int(bad[0]), f"layer {layer!r}: {text}")
-    return first, np.flatnonzero(eq)
-
-
-def _invalid(an: Analysis, point: Mapping[str, int], why: str) -> CnnCalcError:
-    at = ", ".join(f"{k}={v}" for k, v in point.items())
-    cons = "; ".join(an.constraints)
-    return CnnCalcError(f"{at} is not a valid size: {why}"
-                        + (f" (constraints: {cons})" if cons else ""), kind="binding")
-
-
 def _evaluate(arch: Architecture, cols: Mapping[str, Any], bound: Mapping[str, int],
               quantities: Sequence[str]) -> dict[str, Any]:
     """Totals at every combination: vectorised over the symbolic analysis when the swept
-    symbols leave the structure fixed, one analysis per point otherwise."""
-    import numpy as np
+    symbols leave the structure fixed (:meth:`Analysis.evaluate_many` checks every row as a
+    bound analysis would), one analysis per point otherwise."""
     try:
         an = analyze(arch, dict(bound))
     except CnnCalcError as e:
         if e.kind in ("binding", "limit"):
             raise
         return _evaluate_each(arch, cols, bound, quantities)
-
-    def point(i: int) -> dict[str, int]:
-        return {k: int(v[i]) for k, v in cols.items()}
-
-    empty, merges = _violations(an, cols)
-    stop = empty[0] if empty else len(next(iter(cols.values())))
-    fix = [int(i) for i in merges if i < stop]
-    if len(fix) > MAX_SLOW_POINTS:
-        raise CnnCalcError(f"{len(fix)} combinations need an analysis of their own (merged "
-                           f"sizes differ, see the constraints); at most {MAX_SLOW_POINTS}",
-                           kind="limit")
-    out = {q: np.array(v) for q, v in an.evaluate_many(tuple(quantities), **cols).items()}
-    for i in fix:
-        try:
-            t = analyze(arch, {**bound, **point(i)}).totals
-        except CnnCalcError as e:
-            raise _invalid(an, point(i), str(e)) from None
-        for q in quantities:
-            out[q][i] = int(getattr(t, q))
-    if empty:
-        raise _invalid(an, point(empty[0]), empty[1])
-    return out
+    return an.evaluate_many(tuple(quantities), **cols)
 
 
 def _evaluate_each(arch: Architecture, cols: Mapping[str, Any], bound: Mapping[str, int],
@@ -223,7 +161,7 @@ def _evaluate_each(arch: Architecture, cols: Mapping[str, Any], bound: Mapping[s
             raise CnnCalcError(f"{at} is not a valid size: {e}", kind="binding") from None
         for q in quantities:
             out[q].append(int(getattr(t, q)))
-    return {q: np.asarray(v, dtype=object if max(map(abs, v), default=0) >= 2**62 else np.int64)
+    return {q: np.asarray(v, dtype=np.int64 if all(-2**63 <= x < 2**63 for x in v) else object)
             for q, v in out.items()}
 
 

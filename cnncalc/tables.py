@@ -22,9 +22,11 @@ from __future__ import annotations
 import csv
 import html
 import io
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import sympy
@@ -97,6 +99,9 @@ def human(v: int, kind: str = "count", units: bool | str = True) -> str:
     prefixes = ("", "K", "M", "G", "T", "P", "E")
     if abs(v) < 1000:
         return f"{v} {unit}".rstrip()
+    if abs(v) >= 1000 * base ** (len(prefixes) - 1):
+        text = _scientific(v)  # past the largest prefix; exact for any size
+        return f"{text} {unit}".rstrip()
     i = 0
     while i + 1 < len(prefixes) and abs(v) >= base ** (i + 1):
         i += 1
@@ -110,6 +115,22 @@ def human(v: int, kind: str = "count", units: bool | str = True) -> str:
         break
     p = prefixes[i] + ("i" if base == 1024 else "")
     return f"{text} {p}{unit}" if kind == "bytes" else f"{text}{p}"
+
+
+def _scientific(v: int) -> str:
+    """``v`` as ``1.23e45`` (three significant digits, rounded half to even), computed on
+    integers: no float, so no overflow and no limit on the number of digits."""
+    sign, a = ("-" if v < 0 else ""), abs(v)
+    e = max(int(math.log10(a)) - 2, 0)  # about the exponent of the third digit
+    while True:
+        m = round(Fraction(a, 10**e))
+        if m >= 1000:
+            e += 1
+        elif m < 100 and e > 0:
+            e -= 1
+        else:
+            break
+    return f"{sign}{m // 100}.{m % 100:02d}e{e + 2}"
 
 
 def _sym(v: Any) -> bool:

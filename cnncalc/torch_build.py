@@ -11,6 +11,7 @@ reader, and names the layer when a module raises (:class:`LayerFailure`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .analysis import Analysis
@@ -462,3 +463,149 @@ def Network() -> Any:  # noqa: N802 - a factory that looks like the class it mak
 
 
 _NETWORK: Any = None
+
+
+# --- memory a layer's module allocates besides its output ------------------------------------
+
+@dataclass(frozen=True)
+class Scratch:
+    """Bytes a layer's module allocates while it runs, besides its inputs and its output.
+
+    ``kept``: tensors that stay referenced when autograd records the pass (a separable
+    convolution's depthwise output, an explicitly padded copy of the input, max-pool indices);
+    ``transient``: freed before the layer returns (im2col columns, oneDNN's reordered copies,
+    the per-group outputs of a grouped convolution before their concatenation). Without
+    autograd both are live at the layer's step and both are transient.
+    """
+
+    kept: int = 0
+    transient: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.kept + self.transient
+
+
+def _pad16(c: int) -> int:
+    return -(-c // 16) * 16
+
+
+def _conv_ws(n: int, cin: int, cout: int, groups: int, k: tuple[int, ...], in_sp: int,
+             out_sp: int, cols: int, byte: int, slow: bool | None, out_copies: int = 1) -> int:
+    """Workspace of a (transposed) convolution, bytes. ``cols`` are the elements of its
+    im2col/col2im buffer (one group, whole batch); ``slow`` says which CPU path runs: the native
+    one (im2col, and per-group outputs before their concatenation when ``groups > 1``), oneDNN
+    (copies of input and output reordered to 16-channel blocks, ``out_copies`` of the output:
+    measured twice for a transposed convolution), or None when it depends on the machine (the
+    larger is taken)."""
+    # grouped: per-group input copies and outputs before the concatenation; many small blocks
+    # fragment the heap, measured up to a quarter more
+    native = cols * byte + ((n * cin * in_sp + n * cout * out_sp) * byte * 5 // 4
+                            if groups > 1 else 0)
+    onednn = n * (_pad16(cin) * in_sp + out_copies * _pad16(cout) * out_sp) * byte
+    if slow is None:
+        return max(native, onednn)
+    return native if slow else onednn
+
+
+def _conv_path(byte: int, n: int, groups: int, k: tuple[int, ...], in_numel: int,
+               probe: bool) -> bool | None:
+    """True for PyTorch's native CPU convolution (float64 and autograd probes; float32 on tiny
+    single-sample inputs with kernels <= 3), False for oneDNN, None when it depends on the
+    machine (float16/bfloat16: oneDNN only where the CPU has the instructions)."""
+    if probe or byte == 8:
+        return True
+    if byte == 4:
+        tiny = n == 1 and groups == 1 and in_numel <= 20480 and not all(v > 3 for v in k[-2:])
+        return None if tiny or all(v == 1 for v in k) else False
+    return None
+
+
+def scratch_bytes(layer: Any, ctx: Ctx, ins: list[tuple[int, ...]], out: tuple[int, ...],
+                  byte: int, probe: bool = False) -> Scratch:
+    """What the module :func:`build` makes for ``layer`` allocates besides its output, bytes,
+    for elements of ``byte`` bytes. ``probe``: the receptive-field probe's copy (float64, with
+    autograd recording; activations and normalisations are the identity there, max-pools window
+    sums). Every builder's internals are counted here: keep the two in step (a test runs each
+    layer type near a memory budget and checks the process's peak RSS)."""
+    import math
+    t = layer.type
+    x = ins[0] if ins else out
+    n_in, n_out = math.prod(x), math.prod(out)
+    if probe and t in _PROBE_IDENTITY:
+        return Scratch()
+    if t in ("conv", "separable_conv", "max_pool", "avg_pool"):
+        nd = len(x) - 2
+        k = _ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
+        stride = getattr(layer, "stride", 1)
+        s = _ints(ctx.axes(stride if stride is not None else layer.kernel_size, nd, "stride"))
+        d = _ints(ctx.axes(getattr(layer, "dilation", 1), nd, "dilation"))
+        pads = _pads(layer, ctx, x, k, s, d)
+        padded = math.prod((x[0], x[1], *(v + b + a for v, (b, a) in zip(x[2:], pads,
+                                                                          strict=True))))
+        copy = padded * byte if any(b != a for b, a in pads) else 0
+        in_sp, out_sp = math.prod(x[2:]), math.prod(out[2:])
+        if t in ("max_pool", "avg_pool"):
+            if probe and t == "max_pool":
+                # WindowSum: the pool itself (values and int64 indices), two padded copies and a
+                # depthwise convolution over them (native path, grouped), whose output is kept
+                full = math.prod((x[0], x[1], *(-(-(v + b + a - di * (ki - 1) - 1) // si) + 1
+                                                for v, (b, a), ki, si, di in
+                                                zip(x[2:], pads, k, s, d, strict=True))))
+                ws = _conv_ws(x[0], x[1], x[1], x[1], k, padded // (x[0] * x[1]),
+                              full // (x[0] * x[1]), full * math.prod(k) // x[1], byte, True)
+                return Scratch(kept=padded * byte + full * byte,
+                               transient=padded * byte + n_out * (byte + 8) + ws)
+            indices = n_out * 8 if t == "max_pool" else 0
+            return Scratch(kept=copy if probe else 0, transient=indices + (0 if probe else copy))
+        cin, cout = x[1], out[1]
+        if t == "conv":
+            g = int(ctx.val(layer.groups, "groups"))  # type: ignore[arg-type]
+            ws = _conv_ws(x[0], cin, cout, g, k, padded // (x[0] * cin), out_sp,
+                          x[0] * (cin // g) * math.prod(k) * out_sp, byte,
+                          _conv_path(byte, x[0], g, k, n_in, probe))
+            return Scratch(kept=copy if probe else 0, transient=ws + (0 if probe else copy))
+        m = int(ctx.val(layer.depth_multiplier, "depth_multiplier"))  # type: ignore[arg-type]
+        mid = x[0] * cin * m * out_sp
+        ws_dw = _conv_ws(x[0], cin, cin * m, cin, k, padded // (x[0] * cin), out_sp,
+                         x[0] * math.prod(k) * out_sp, byte,
+                         _conv_path(byte, x[0], cin, k, n_in, probe))
+        ws_pw = _conv_ws(x[0], cin * m, cout, 1, (1,) * nd, out_sp, out_sp, mid, byte,
+                         _conv_path(byte, x[0], 1, (1,) * nd, mid, probe))
+        return Scratch(kept=mid * byte + (copy if probe else 0),
+                       transient=max(ws_dw, ws_pw) + (0 if probe else copy))
+    if t == "conv_transpose":
+        nd = len(x) - 2
+        k = _ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
+        g = int(ctx.val(layer.groups, "groups"))  # type: ignore[arg-type]
+        in_sp, out_sp = math.prod(x[2:]), math.prod(out[2:])
+        ws = _conv_ws(x[0], x[1], out[1], g, k, in_sp, out_sp,
+                      x[0] * (out[1] // g) * math.prod(k) * in_sp, byte,
+                      _conv_path(byte, x[0], g, k, n_in, probe), out_copies=2)
+        return Scratch(transient=ws)
+    if t == "adaptive_max_pool":
+        # int64 indices (and, measured in float32, as much again)
+        return Scratch(kept=n_out * 8) if probe else Scratch(transient=n_out * 16)
+    if t == "upsample" and layer.mode != "nearest":
+        # the CPU kernels of the linear modes measure about six output-sized buffers
+        return Scratch(transient=6 * max(byte, 4) * n_out)
+    if t in ("add", "mul") and len(ins) > 2:
+        # the chain out = a + b; out = out + c ... holds one partial result besides the output
+        return Scratch(kept=(len(ins) - 2) * n_out * byte) if probe else \
+            Scratch(transient=n_out * byte)
+    if t in ("layer_norm", "group_norm", "batch_norm"):
+        # mean and reciprocal std per normalised group (float32 or wider)
+        if t == "layer_norm":
+            kd = layer.normalized_dims if layer.normalized_dims is not None else len(x) - 1
+            groups = n_in // max(math.prod(x[-kd:]), 1)
+        elif t == "group_norm":
+            groups = x[0] * int(ctx.val(layer.num_groups, "num_groups"))  # type: ignore[arg-type]
+        else:
+            groups = x[1] if len(x) > 1 else 1
+        return Scratch(transient=2 * 8 * groups)
+    return Scratch()
+
+
+_PROBE_IDENTITY = {"relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh",
+                   "hardswish", "softmax", "batch_norm", "layer_norm", "group_norm", "dropout"}
+"""Layers the receptive-field probe replaces by ``nn.Identity`` (validation's ``_LINEARISED``)."""

@@ -91,18 +91,17 @@ def test_broadcast_by_symbol_evaluate() -> None:
     assert sym.evaluate(C=1).layers[-1].output_shape == (1, 2, 4)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LIMITATION (docs/conventions.md): symbolic merges take a symbolic size as never 1, so "
-    "add of concat([x, x]) ([1, 2*C, 4]) and x ([1, C, 4]) is refused symbolically "
-    "('2*C == C holds for no value of C') though C == 1 broadcasts; analyze with C=1 and torch "
-    "accept it"))
 def test_broadcast_by_symbol_symbolic_accepts() -> None:
     arch = {"input": {"shape": [1, "C", 4]},
             "layers": [{"type": "concat", "name": "c", "inputs": ["input", "input"]},
                        {"type": "add", "inputs": ["c", "input"]}]}
     assert mismatches(arch, {"C": 1}) == []
     sym = cnncalc.analyze(arch)
+    # concat gives 2*C channels, added to C: only C == 1 (which broadcasts) is valid
+    assert sym.constraints == ["C in {1}"]
     assert sym.evaluate(C=1).layers[-1].output_shape == (1, 2, 4)
+    with pytest.raises(cnncalc.CnnCalcError, match="4 != 2"):
+        sym.evaluate(C=2)
 
 
 CEIL_SAME = {"input": {"shape": [1, 1, "H"]},

@@ -133,6 +133,9 @@ def test_unknown_quantity_and_binding() -> None:
 def test_parse() -> None:
     assert parse_values("32:64:16") == [32, 48, 64] and parse_values("1:3") == [1, 2, 3]
     assert parse_values("8, 16,") == [8, 16]
+    # ranges are counted together: two of 6,000,001 values pass MAX_POINTS (10,000,000)
+    with pytest.raises(cnncalc.CnnCalcError, match="more than 10000000 values"):
+        parse_values("1:6000001,1:6000001")
     assert parse_grid("H=W=1,2") == ("H=W", [1, 2])
     for bad in ("1:2:0", "1:2:3:4", "x", ""):
         with pytest.raises(cnncalc.CnnCalcError):

@@ -185,7 +185,7 @@ def test_memory_budget_refuses_before_allocating(monkeypatch: pytest.MonkeyPatch
     def no_build(an: Any) -> Any:
         raise AssertionError("built despite the budget")
     monkeypatch.setattr("cnncalc.torch_build.build", no_build)
-    with pytest.raises(cnncalc.CnnCalcError, match=r"needs about 2\.05 GiB \(2,197,597,344 "
+    with pytest.raises(cnncalc.CnnCalcError, match=r"needs about 3\.59 GiB \(3,856,510,112 "
                        r"bytes.*over the validation budget of 2\.00 GiB") as e:
         cnncalc.validate("vgg16", {"N": 64, "H": 224, "W": 224})
     assert e.value.kind == "limit"
@@ -204,6 +204,17 @@ def test_parse_bytes() -> None:
     for bad in ("lots", "0", "-3", "2 XB"):
         with pytest.raises(cnncalc.CnnCalcError):
             vmod.parse_bytes(bad)
+    # no OverflowError from huge or infinite values: the limit is 1 PiB = 2**50 bytes
+    assert vmod.parse_bytes(2**50) == 2**50 and vmod.parse_bytes("1024TiB") == 2**50
+    for huge in ("1e400", "2e15", 2**50 + 1):
+        with pytest.raises(cnncalc.CnnCalcError, match="more than 1 PiB"):
+            vmod.parse_bytes(huge)
+
+
+def test_budget_env_var_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CNNCALC_VALIDATE_MAX_BYTES", "1e400")
+    with pytest.raises(cnncalc.CnnCalcError, match="CNNCALC_VALIDATE_MAX_BYTES"):
+        vmod.budget_bytes()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

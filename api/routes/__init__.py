@@ -1,4 +1,8 @@
-"""Routers of the HTTP service: thin sync functions over :class:`api.service.Service`."""
+"""Routers of the HTTP service: thin async functions over :class:`api.service.Service`.
+
+Every route is async and cheap on the event loop (cached bytes, a cache look-up); the only
+waiting, for a worker process, happens in threads of the pools' own limiters, so no queue of
+slow requests can take the threads or the loop that the other answers need."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ EXAMPLES: dict[str, Example] = {
         **{k: {"model": ErrorBody, **v} for k, v in ERROR_RESPONSES.items()},
     },
 )
-def analyze(
+async def analyze(
     body: AnalyzeRequest = Body(openapi_examples=EXAMPLES),
     fmt: Format = Query("json", alias="format",
                         description="json (default), or a table: table (plain text), markdown, "
@@ -59,4 +59,4 @@ def analyze(
 
     Identical requests (same JSON up to key order and whitespace) are answered from a cache.
     """
-    return svc.analyze(body.architecture, body.bindings, fmt)
+    return await svc.analyze(body.architecture, body.bindings, fmt)

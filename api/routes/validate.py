@@ -32,10 +32,10 @@ EXAMPLES: dict[str, Example] = {
         **{k: {"model": ErrorBody, **v} for k, v in ERROR_RESPONSES.items()},
     },
 )
-def validate(
+async def validate(
     body: ValidateRequest = Body(openapi_examples=EXAMPLES),
     svc: Service = Depends(service),
 ) -> Response:
     """Every size must be bound; the analysis must fit the validation budget
     (CNNCALC_VALIDATE_MAX_ACTIVATIONS, CNNCALC_VALIDATE_MAX_PARAMS). Runs on the CPU."""
-    return svc.validate(body.architecture, body.bindings)
+    return await svc.validate(body.architecture, body.bindings)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..score import PREDICTORS, load_csv, score, score_table
+from ..score import MAX_FOLDS, PREDICTORS, folds_k, load_csv, score, score_table
+from .common import int_between
 
 NAME = "cost"
 HELP = "score cost measures (params, FLOPs, bytes, alpha-FLOPs, roofline, fitted) on timings"
@@ -19,16 +20,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("data", help="CSV of measured layer timings")
     s.add_argument("--measure", action="append", choices=list(PREDICTORS),
                    help="score only these measures (repeatable; default all)")
-    s.add_argument("--folds", type=int, default=10, help="k of k-fold cross-validation")
+    s.add_argument("--folds", type=int_between(2, MAX_FOLDS), default=10,
+                   help=f"k of k-fold cross-validation (2 to {MAX_FOLDS}, at most the number "
+                        "of rows; default 10)")
     s.add_argument("--device", help="use only rows whose device column equals this")
     s.add_argument("--format", "-f", choices=("table", "markdown", "json"), default="table")
 
 
 def run(args: argparse.Namespace) -> int:
     m = load_csv(args.data, device=args.device)
-    scores = score(m, args.measure, k=max(2, args.folds))
+    k = folds_k(args.folds, len(m))
+    scores = score(m, args.measure, k=k)
     if args.format == "json":
-        print(json.dumps({"rows": len(m), "scores": scores}, indent=2))
+        print(json.dumps({"rows": len(m), "folds": k, "scores": scores}, indent=2))
         return 0
     rows = score_table(scores)
     if args.format == "markdown":
@@ -41,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             print("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                             for i, (c, w) in enumerate(zip(r, widths, strict=True))))
-    print(f"\n{len(m)} measurements; k-fold k={max(2, args.folds)}; rank scores of fixed "
+    print(f"\n{len(m)} measurements; k-fold k={k}; rank scores of fixed "
           "measures are the measure's own, errors through an affine fit per fold")
     return 0

@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 
 from ..plot import KINDS, plot
-from .common import add_arch, add_bindings
+from ..sweep import MAX_POINTS
+from .common import add_arch, add_bindings, check_grid_size
 
 NAME = "plot"
 HELP = "plot MACs and params per layer, receptive-field growth, or totals against a size"
+
+
+def _over(text: str) -> str:
+    check_grid_size(text, MAX_POINTS)
+    return text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the figure to write: .png, .svg or .pdf")
     p.add_argument("--depth", "-d", type=int, metavar="D",
                    help="one bar per group of layers sharing the first D name parts")
-    p.add_argument("--over", metavar="NAME=VALUES",
+    p.add_argument("--over", metavar="NAME=VALUES", type=_over,
                    help="the size a scaling plot sweeps: H=32:512:32, or H=W=32,64,128")
 
 

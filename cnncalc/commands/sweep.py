@@ -8,15 +8,16 @@ import sys
 from typing import Any
 
 from ..errors import CnnCalcError
-from ..sweep import parse_grid, records, sweep
+from ..sweep import MAX_POINTS, parse_grid, records, sweep
 from ..tables import Table, write
-from .common import add_arch, add_bindings, add_totals_options
+from .common import add_arch, add_bindings, add_totals_options, check_grid_size
 
 NAME = "sweep"
 HELP = "totals of an architecture over a grid of sizes, one row per combination"
 
 
 def _grid(text: str) -> tuple[str, list[int]]:
+    check_grid_size(text, MAX_POINTS)
     try:
         return parse_grid(text)
     except CnnCalcError as e:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import Value, ceildiv, is_num, norm, prod, ratio, total
+from ..arith import Value, ceildiv, is_num, norm, prod, ratio, total, vmax
 from .base import (
     Axes,
     Ctx,
@@ -119,8 +119,9 @@ class ConvTranspose(LayerBase):
         d = ctx.axes(self.dilation, nd, "dilation")
         spatial, rfs = [], []
         for i in range(nd):
-            if is_num(op[i]) and is_num(s[i]) and is_num(d[i]) and op[i] >= max(s[i], d[i]):  # type: ignore[operator]
-                raise ctx.error("output_padding must be smaller than stride or dilation")
+            ctx.check_ge(vmax(s[i], d[i]), norm(op[i] + 1),  # type: ignore[operator]
+                         "output_padding < max(stride, dilation)",
+                         lambda: "output_padding must be smaller than stride or dilation")
             k_eff = norm(d[i] * (k[i] - 1) + 1)  # type: ignore[operator]
             o = norm((t.spatial[i] - 1) * s[i] - 2 * p[i] + k_eff - 1 + op[i] + 1)  # type: ignore[operator]
             if is_num(o) and o < 1:  # type: ignore[operator]

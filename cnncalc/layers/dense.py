@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ..arith import norm, prod
-from .base import Ctx, IntLike, LayerBase, Out, Tensor, Work, whole
+from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, whole
 
 
 class Linear(LayerBase):
@@ -16,7 +16,7 @@ class Linear(LayerBase):
 
     type: Literal["linear"]
     out_features: IntLike
-    bias: bool = True
+    bias: Flag = True
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]

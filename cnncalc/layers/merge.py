@@ -1,7 +1,8 @@
 """Merges: ``add``, ``mul`` (element-wise, NumPy broadcasting) and ``concat`` (along ``dim``).
 
 The receptive field of a merge is the union of its inputs' fields; inputs whose fields have
-different strides give a warning and the smallest stride is kept. Where two symbolic sizes must
+different strides give a warning and the smallest stride is kept; inputs with equal strides but
+different centres (``start + (size - 1)/2``) give a warning too. Where two symbolic sizes must
 be equal but are not identically so, the condition is recorded as a constraint (solved over
 residues by the engine) instead of failing.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
-from ..arith import Value, is_num, norm, prod, same, total, vmax, vmin
+from ..arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 
 
@@ -26,8 +27,18 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
         strides = [f.stride for f in fields]
         if any(same(strides[0], s) is False for s in strides[1:]):
             ctx.warn(f"inputs have receptive-field strides "
-                              f"{[str(s) for s in strides]} along input axis {ax}; "
+                     f"{[str(s) for s in strides]} along input axis {ax}; "
                      "the union uses the smallest")
+        elif all(same(strides[0], s) is True for s in strides[1:]):
+            # Equal steps, but are the fields of position o centred on the same pixel?
+            twice = [norm(2 * f.start + f.size - 1) for f in fields]  # type: ignore[operator]
+            differ = [same(twice[0], c) for c in twice[1:]]
+            if any(d is not True for d in differ):
+                centres = [str(ratio(c, 2)) for c in twice]
+                ctx.warn(f"inputs' receptive fields have the same stride but are centred on "
+                         f"input pixels {centres} along input axis {ax}"
+                         + ("" if False in differ else " (different for some sizes)")
+                         + ": merged positions do not look at the same pixels")
         start = vmin(*[f.start for f in fields])
         end = vmax(*[norm(f.start + f.size) for f in fields])  # type: ignore[operator]
         out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))  # type: ignore[operator]

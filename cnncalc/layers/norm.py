@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import is_num, prod
+from ..arith import prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, elementwise
 
 
@@ -33,9 +33,10 @@ class BatchNorm(LayerBase):
         c = t.channels
         if not self.track_running_stats:
             per_channel = prod([t.shape[0], *t.shape[2:]])
-            if is_num(per_channel) and per_channel < 2:  # type: ignore[operator]
-                raise ctx.error("batch_norm without running stats needs more than one value per "
-                                "channel (PyTorch's rule); use a larger batch or input")
+            ctx.check_ge(per_channel, 2, "batch_norm without running stats: values per "
+                         "channel >= 2", lambda: "batch_norm without running stats needs more "
+                         "than one value per channel (PyTorch's rule); use a larger batch or "
+                         "input")
         return elementwise(t, 2, params=prod([2, c]) if self.affine else 0,
                            buffers=prod([2, c]) if self.track_running_stats else 0)
 
@@ -71,7 +72,7 @@ class GroupNorm(LayerBase):
         g = ctx.val(self.num_groups, "num_groups")
         per_group = prod([ctx.divisible(t.channels, g, "num_groups must divide the channels"),
                           *t.spatial])
-        if is_num(per_group) and per_group < 2:  # type: ignore[operator]
-            raise ctx.error("group_norm needs more than one value per group (PyTorch's rule); "
-                            "use fewer groups or a larger input")
+        ctx.check_ge(per_group, 2, "group_norm: values per group >= 2",
+                     lambda: "group_norm needs more than one value per group (PyTorch's rule); "
+                             "use fewer groups or a larger input")
         return elementwise(t, 7, params=prod([2, t.channels]) if self.affine else 0)

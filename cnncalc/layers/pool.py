@@ -8,13 +8,26 @@ element once (exact for global pooling and for windows that tile the input).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from ..arith import is_num, prod, same
-from .base import Axes, Ctx, Flag, LayerBase, Out, Padding, Tensor, need_spatial, whole
+from ..arith import Value, ceildiv, floordiv, is_num, norm, prod, ratio, same, total
+from .base import (
+    Axes,
+    Ctx,
+    Flag,
+    LayerBase,
+    Note,
+    Out,
+    Padding,
+    RFAxis,
+    Tensor,
+    need_spatial,
+    whole,
+)
 from .conv import _window
 
 
@@ -58,16 +71,19 @@ class AvgPool(LayerBase):
             # PyTorch's avg_pool3d (unlike 1d/2d and max pooling) also needs the unpadded
             # input to be at least the kernel.
             for i, (n, ki) in enumerate(zip(t.spatial, k, strict=True)):
-                if is_num(n) and is_num(ki):
-                    if n < ki:  # type: ignore[operator]
-                        raise ctx.error(f"avg_pool over 3 axes needs the input ({n}) at least "
-                                        f"as large as the kernel ({ki}) along spatial axis {i} "
-                                        "(PyTorch's avg_pool3d rule)")
-                else:
-                    ctx.require("ge", f"avg_pool3d input >= kernel along spatial axis {i}",
-                                n, ki)
+                ctx.check_ge(n, ki, f"avg_pool3d input >= kernel along spatial axis {i}",
+                             functools.partial(_avg3d_msg, n, ki, i))
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
+
+
+def _avg3d_msg(n: Value, ki: Value, i: int) -> str:
+    return (f"avg_pool over 3 axes needs the input ({n}) at least as large as the kernel ({ki}) "
+            f"along spatial axis {i} (PyTorch's avg_pool3d rule)")
+
+
+def _padding_msg(p: Value, ki: Value) -> str:
+    return f"pool padding {p} must be at most half the kernel size {ki} (PyTorch's rule)"
 
 
 def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> None:
@@ -76,9 +92,8 @@ def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> Non
     last-window rule would apply to a different input, so no torch equivalent exists)."""
     for (pb, pa), ki in zip(pads, k, strict=True):
         for p in (pb, pa):
-            if is_num(p) and is_num(ki) and p > ki // 2:  # type: ignore[operator]
-                raise ctx.error(f"pool padding {p} must be at most half the kernel size {ki} "
-                                "(PyTorch's rule)")
+            ctx.check_ge(floordiv(ki, 2), p, f"pool padding {p} <= kernel_size {ki} // 2",
+                         functools.partial(_padding_msg, p, ki))
         if ceil_mode:
             eq = same(pb, pa)
             if eq is False:
@@ -86,6 +101,30 @@ def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> Non
                                 "use symmetric padding or ceil_mode false")
             if eq is None:  # "same" padding: symmetric for some sizes only
                 ctx.require("eq", "ceil_mode needs symmetric padding", pb, pa)
+
+
+def adaptive_window(n: Value, out: int) -> Value:
+    """The largest window of PyTorch's adaptive pooling of length ``n`` to ``out``: output ``i``
+    reads ``[floor(i*n/out), ceil((i+1)*n/out))``.
+
+    With ``n = q*out + r``: ``q`` when ``r == 0``, ``q + 1`` when ``r`` divides ``out``, ``q + 2``
+    otherwise (some window starts at a fraction above ``1 - r/out`` exactly when ``gcd(r, out) <
+    r``). For symbolic ``n`` the same, exactly: ``ceil(n/out)`` plus one for the residues that
+    do not divide ``out``, counted by runs ``[a, b]`` as ``floor((n-a)/out) - floor((n-b-1)/out)``.
+    """
+    if is_num(n):
+        q, r = divmod(n, out)  # type: ignore[call-overload]
+        return int(q + (0 if r == 0 else 1 if out % r == 0 else 2))
+    terms: list[Value] = [ceildiv(n, out)]
+    run: list[int] = []
+    for r in [*range(1, out), out]:
+        if r < out and out % r:
+            run.append(r)
+        elif run:
+            a, b = run[0], run[-1]
+            terms += [floordiv(norm(n - a), out), norm(-floordiv(norm(n - b - 1), out))]  # type: ignore[operator]
+            run = []
+    return total(terms)
 
 
 class _Adaptive(LayerBase):
@@ -99,19 +138,47 @@ class _Adaptive(LayerBase):
         rf = list(t.rf)
         for i in range(nd):
             ax = t.axis_map[i]
-            if ax is not None:
+            if ax is None or rf[ax].whole:
+                continue
+            if is_num(out[i]) and out[i] == 1:
                 rf[ax] = whole(ctx, ax)
+                continue
+            rf[ax] = _adaptive_rf(rf[ax], t.spatial[i], out[i], ctx, i)
         return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map, other_ops=t.numel())
 
 
+def _adaptive_rf(r: RFAxis, n: Value, out: Value, ctx: Ctx, axis: int) -> RFAxis:
+    """Field after an adaptive window: the largest window, the mean step ``n/out`` (exact when
+    ``out`` divides ``n``: the windows are then uniform), output 0 starting at input 0."""
+    step = ratio(norm(r.stride * n), out)  # type: ignore[operator]
+    if not is_num(out):
+        # Output 1 would see the whole input; the window bound depends on n mod out: give
+        # the bound ceil(n/out) + 1 and let evaluate() analyse again once both are bound.
+        ctx.notes.append(Note("recheck", ctx.name, ctx.index,
+                              f"adaptive window along spatial axis {axis}", out, n))
+        ctx.warn(f"adaptive windows along spatial axis {axis} ({n} to {out}): the receptive "
+                 f"field is a bound (largest window at most ceil({n}/{out}) + 1, mean stride)")
+        k = norm(ceildiv(n, out) + 1)  # type: ignore[operator]
+    else:
+        k = adaptive_window(n, int(out))  # type: ignore[arg-type]
+        uniform = same(norm(floordiv(n, out) * out), n)  # type: ignore[operator]
+        if uniform is not True:
+            ctx.warn(f"adaptive windows along spatial axis {axis} ({n} to {out}) are not "
+                     + ("uniform" if uniform is False else f"uniform unless {n} mod {out} == 0")
+                     + ": the receptive field size is PyTorch's largest window, the stride "
+                       "the mean step")
+    return RFAxis(size=norm(r.size + (k - 1) * r.stride), stride=step, start=r.start)  # type: ignore[operator]
+
+
 class AdaptiveAvgPool(_Adaptive):
-    """``nn.AdaptiveAvgPool1d/2d/3d``; the field of each output is taken as the whole input."""
+    """``nn.AdaptiveAvgPool1d/2d/3d``; output 1 sees the whole input, otherwise the field is
+    that of PyTorch's largest window (exact when the output divides the input)."""
 
     type: Literal["adaptive_avg_pool"]
 
 
 class AdaptiveMaxPool(_Adaptive):
-    """``nn.AdaptiveMaxPool1d/2d/3d``; the field of each output is taken as the whole input."""
+    """``nn.AdaptiveMaxPool1d/2d/3d``; fields as :class:`AdaptiveAvgPool`."""
 
     type: Literal["adaptive_max_pool"]
 
