@@ -205,7 +205,12 @@ def log10_bound(v: Value | sympy.Basic, log10_symbol: float) -> float:
     Iterative (no recursion limit), one visit per distinct sub-expression."""
     if is_num(v):
         return _ilog10(v)  # type: ignore[arg-type]
-    ls = float(log10_symbol)
+    return _log10_bound_expr(v, float(log10_symbol))  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=65536)
+def _log10_bound_expr(v: sympy.Basic, ls: float) -> float:
+    """:func:`log10_bound` of an expression (cached: layers repeat the same sizes)."""
     memo: dict[sympy.Basic, float] = {}
     stack: list[tuple[sympy.Basic, bool]] = [(v, False)]  # type: ignore[list-item]
     while stack:

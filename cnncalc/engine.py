@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Mapping
+from fractions import Fraction
 
 import sympy
 
@@ -192,13 +193,23 @@ def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[V
     """
     from .constraints import sign_of
     known = _known_nonneg(sizes or [])
-    polys = [sympy.expand(c).as_coefficients_dict() for c in cands]
-    signs: dict[sympy.Expr, int] = {}
+    # Monomials numbered once, exact rationals as Fractions: comparing plain dicts of ints
+    # and Fractions is much cheaper than comparing sympy numbers keyed by expressions.
+    index: dict[sympy.Expr, int] = {}
+    polys: list[dict[int, object]] = []
+    for c in cands:
+        poly: dict[int, object] = {}
+        for m, k in sympy.expand(c).as_coefficients_dict().items():
+            poly[index.setdefault(m, len(index))] = (Fraction(int(k.p), int(k.q))
+                                                      if k.is_Rational else k)
+        polys.append(poly)
+    monomials = list(index)
+    signs: dict[int, int] = {}
 
-    def sign(m: sympy.Expr) -> int:
-        if m not in signs:
-            signs[m] = sign_of(m, known)
-        return signs[m]
+    def sign(i: int) -> int:
+        if i not in signs:
+            signs[i] = sign_of(monomials[i], known)
+        return signs[i]
 
     def dominates(p: dict, q: dict) -> bool:
         for m in p.keys() | q.keys():
