@@ -83,23 +83,8 @@ def _poly(parts: list[tuple[int, list[Node]]]) -> Node:
     bparts = [(_fbound(k), [f.bd for f in fs]) for k, fs in parts]
     eparts = [(k, [f.ev for f in fs]) for k, fs in parts]
 
-    def ev(env: Mapping[str, Any]) -> Any:
-        acc: Any = 0
-        for k, fs in eparts:
-            v: Any = k
-            for f in fs:
-                v = v * f(env)
-            acc = acc + v
-        return acc
-
-    def bd(env: Mapping[str, Any]) -> Any:
-        acc: Any = 0.0
-        for k, fs in bparts:
-            v: Any = k
-            for f in fs:
-                v = v * f(env)
-            acc = acc + v
-        return acc
+    ev = _sum_of_products(eparts, 0)
+    bd = _sum_of_products(bparts, 0.0)
 
     def iv(lo: Mapping[str, int], hi: Mapping[str, int]) -> Interval:
         acc: Interval = (0, 0)
@@ -460,3 +445,17 @@ def pretty(e: Any) -> str:
 @functools.lru_cache(maxsize=65536)
 def _str(e: sympy.Expr) -> str:
     return str(e)
+
+
+def _sum_of_products(parts: list[tuple[Any, list[Fn]]], zero: Any) -> Fn:
+    """A closure for ``sum(k * f1(env) * f2(env) ...)`` over ``parts``, starting from ``zero``
+    (``0`` for exact values, ``0.0`` for float bounds)."""
+    def fn(env: Mapping[str, Any]) -> Any:
+        acc: Any = zero
+        for k, fs in parts:
+            v: Any = k
+            for f in fs:
+                v = v * f(env)
+            acc = acc + v
+        return acc
+    return fn

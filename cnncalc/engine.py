@@ -127,6 +127,28 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
                     training_activation_bytes=kept)
 
 
+def liveness(results: list[LayerResult]) -> tuple[dict[str, str], dict[str, int]]:
+    """Who owns each tensor and when its last reader runs, along the layer order.
+
+    A layer that returns its input (identity, dropout, flatten views) allocates nothing: its
+    output is owned by its input's owner, whose life it extends. ``owner[name] == name`` for an
+    allocated output; ``last_use[owner]`` is the index of its last reader (the network output
+    lives past the end, ``len(results)``)."""
+    owner: dict[str, str] = {INPUT: INPUT}
+    last_use: dict[str, int] = {INPUT: -1}
+    for i, r in enumerate(results):
+        if r.aliases_input and r.inputs:
+            owner[r.name] = owner[r.inputs[0]]
+        else:
+            owner[r.name] = r.name
+            last_use[r.name] = i
+        for n in r.inputs:
+            last_use[owner[n]] = i
+    if results:
+        last_use[owner[results[-1].name]] = len(results)
+    return owner, last_use
+
+
 def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Value, Value]:
     """Peak live activation bytes at inference and total kept for training.
 
@@ -135,19 +157,11 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
     their input (identity, dropout, flatten views) allocate nothing and extend its life.
     Training: the input plus every allocated output, all kept for the backward pass.
     """
-    owner: dict[str, str] = {INPUT: INPUT}
+    owner, last_use = liveness(results)
     size: dict[str, Value] = {INPUT: n_input}
-    last_use: dict[str, int] = {INPUT: -1}
-    for i, r in enumerate(results):
-        if r.aliases_input and r.inputs:
-            owner[r.name] = owner[r.inputs[0]]
-        else:
-            owner[r.name] = r.name
+    for r in results:
+        if owner[r.name] == r.name:
             size[r.name] = r.activations
-            last_use[r.name] = i
-        for n in r.inputs:
-            last_use[owner[n]] = i
-    last_use[owner[results[-1].name]] = len(results)
     live: dict[str, Value] = {INPUT: n_input}
     numeric = all(is_num(v) for v in size.values())
     running, best = (n_input, n_input) if numeric else (0, 0)

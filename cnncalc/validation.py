@@ -36,6 +36,7 @@ from typing import Any
 from .analysis import Analysis, jsonable
 from .api import analyze, load
 from .arith import is_num
+from .engine import liveness
 from .errors import CnnCalcError
 from .graph import INPUT
 from .progress import Progress
@@ -518,18 +519,7 @@ def _live_peak(an: Analysis, shapes: dict[str, tuple[int, ...]], scratch: dict[s
     producer until its last reader has run; layers that return their input allocate nothing),
     plus each layer's scratch at its own step."""
     results = an.layers
-    owner: dict[str, str] = {INPUT: INPUT}
-    last_use: dict[str, int] = {INPUT: -1}
-    for i, r in enumerate(results):
-        if r.aliases_input and r.inputs:
-            owner[r.name] = owner[r.inputs[0]]
-        else:
-            owner[r.name] = r.name
-            last_use[r.name] = i
-        for n in r.inputs:
-            last_use[owner[n]] = i
-    if results:
-        last_use[owner[results[-1].name]] = len(results)
+    owner, last_use = liveness(results)
     live = {INPUT: _numel(shapes[INPUT]) * byte}
     running = best = live[INPUT]
     for i, r in enumerate(results):

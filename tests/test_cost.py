@@ -15,7 +15,7 @@ from cnncalc.cli import main
 from cnncalc.cost import BytesTimeModel, ConvTimeModel, DeviceProfile, alpha, costs, layer_bytes
 from cnncalc.score import kendall, load_csv, metrics, score, spearman
 
-T2000 = Path(__file__).resolve().parents[2] / "shared" / "data" / "alpha_flops_t2000.csv"
+T2000 = Path(__file__).resolve().parents[1] / "docs" / "data" / "alpha_flops_t2000.csv"
 SEED = {"input": {"shape": [1, 3, 32, 32]},
         "layers": [{"type": "conv", "name": "conv1", "out_channels": 12, "kernel_size": 6,
                     "stride": 2}, {"type": "relu"}]}
@@ -89,7 +89,6 @@ def test_conv_model_recovers_a_synthetic_law() -> None:
     assert np.median(rel) < 0.02
 
 
-@pytest.mark.skipif(not T2000.exists(), reason="shared data not beside the checkout")
 def test_t2000_reproduces_the_paper_and_our_model_beats_alpha_flops() -> None:
     m = load_csv(T2000)
     assert len(m) == 721
@@ -138,7 +137,6 @@ def test_profile_round_trip_and_prediction(tmp_path: Path) -> None:
         DeviceProfile.load(tmp_path / "bad.json")
 
 
-@pytest.mark.skipif(not T2000.exists(), reason="shared data not beside the checkout")
 def test_cli_cost_score(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cost", "score", str(T2000), "--measure", "flops", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
