@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .worker import safe_text
+from .errors import safe_text
 
 Path = list[str | int]
 

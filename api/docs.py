@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -38,40 +37,24 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _analysis_example() -> dict[str, Any]:
-    try:
-        return cnncalc.analyze(SEED_EXAMPLE, {"H": 32, "W": 32}).to_dict()
-    except Exception:  # the docs must render even if the example breaks
-        log.exception("the documentation example failed")
-        return {}
-
-
-def custom_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """A replacement for ``app.openapi`` (computed once)."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)
-        comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        arch = json.loads(json.dumps(cnncalc.json_schema()).replace(
-            '"#/$defs/', '"#/components/schemas/'))
-        for name, d in arch.pop("$defs", {}).items():
-            if name in comps:  # never shadow one of ours
-                log.warning("OpenAPI: schema name %s already used", name)
-                continue
-            comps[name] = d
-        comps["Architecture"] = arch
-        for req in ("AnalyzeRequest", "ValidateRequest"):
-            props = comps.get(req, {}).get("properties", {})
-            if "architecture" in props:
-                props["architecture"] = {"$ref": "#/components/schemas/Architecture"}
-        _examples(schema)
-        app.openapi_schema = schema
-        return schema
-
-    return openapi
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """The app's OpenAPI document: FastAPI's, with the architecture schema and examples."""
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    comps = schema.setdefault("components", {}).setdefault("schemas", {})
+    arch = json.loads(json.dumps(cnncalc.json_schema()).replace(
+        '"#/$defs/', '"#/components/schemas/'))
+    for name, d in arch.pop("$defs", {}).items():
+        if name in comps:  # never shadow one of ours
+            log.warning("OpenAPI: schema name %s already used", name)
+            continue
+        comps[name] = d
+    comps["Architecture"] = arch
+    for req in ("AnalyzeRequest", "ValidateRequest"):
+        props = comps[req]["properties"]
+        props["architecture"] = {"$ref": "#/components/schemas/Architecture"}
+    _examples(schema)
+    return schema
 
 
 def _examples(schema: dict[str, Any]) -> None:
@@ -83,7 +66,8 @@ def _examples(schema: dict[str, Any]) -> None:
         out: dict[str, Any] = res.setdefault("content", {}).setdefault("application/json", {})
         return out
 
-    content("/analyze", "post")["example"] = _analysis_example()
+    content("/analyze", "post")["example"] = cnncalc.analyze(
+        SEED_EXAMPLE, {"H": 32, "W": 32}).to_dict()
     content("/zoo", "get")["example"] = list(cnncalc.zoo_names())
     content("/zoo/{name}", "get")["example"] = SEED_EXAMPLE
     content("/health", "get")["example"] = {

@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .errors import Kind, error_body
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -87,9 +89,8 @@ class BodyLimit:
                      "(CNNCALC_MAX_BODY_BYTES)", close=True)
 
 
-async def _reply(send: Send, status: int, kind: str, message: str, close: bool = False) -> None:
-    body = json.dumps({"error": kind, "message": message, "detail": message, "layer": None,
-                       "index": None, "path": []}).encode()
+async def _reply(send: Send, status: int, kind: Kind, message: str, close: bool = False) -> None:
+    body = json.dumps(error_body(kind, message)).encode()
     headers = [(b"content-type", b"application/json"),
                (b"content-length", str(len(body)).encode())]
     if close:

@@ -22,16 +22,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import cnncalc
 
 from .body import bad_value_message, first_bad_value
-from .docs import DESCRIPTION, custom_openapi
+from .docs import DESCRIPTION, openapi
+from .errors import Kind, error_body
 from .limits import BodyLimit
 from .routes import analyze, catalog, health, validate
 from .service import Service
 from .settings import Settings, SettingsError
-from .worker import error_body
 
 log = logging.getLogger("cnncalc.api")
 
-HTTP_KINDS = {404: "not_found", 405: "method_not_allowed", 408: "timeout", 413: "limit"}
+HTTP_KINDS: dict[int, Kind] = {404: "not_found", 405: "method_not_allowed", 408: "timeout",
+                               413: "limit"}
+"""The ``error`` kind of an HTTP error Starlette raises (any other status: ``request``)."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,19 +52,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             svc.close()
 
-    app = FastAPI(title="cnncalc", version=cnncalc.__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = _App(title="cnncalc", version=cnncalc.__version__, description=DESCRIPTION,
+               lifespan=lifespan)
     app.state.service = svc
     for r in (analyze.router, validate.router, catalog.router, health.router):
         app.include_router(r)
-    app.add_exception_handler(RequestValidationError, _request_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(cnncalc.CnnCalcError, _cnncalc_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _internal_error)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,  # type: ignore[arg-type]
+    # the decorator form, which takes a handler of one exception class (add_exception_handler
+    # is typed for handlers of any Exception)
+    app.exception_handler(RequestValidationError)(_request_error)
+    app.exception_handler(StarletteHTTPException)(_http_error)
+    app.exception_handler(cnncalc.CnnCalcError)(_cnncalc_error)
+    app.exception_handler(Exception)(_internal_error)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        timeout_s=settings.body_timeout_s)
-    app.openapi = custom_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+class _App(FastAPI):
+    """FastAPI with the OpenAPI document of :func:`api.docs.openapi` (computed once)."""
+
+    def openapi(self) -> dict[str, Any]:
+        if not self.openapi_schema:
+            self.openapi_schema = openapi(self)
+        return self.openapi_schema
 
 
 def _loc(loc: Any) -> list[str | int]:

@@ -6,11 +6,24 @@ document still shows its full JSON Schema (see :func:`api.docs.openapi`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-Format = Literal["json", "table", "markdown", "latex", "csv", "html"]
+from cnncalc.errors import ERROR_KINDS
+
+from .errors import SERVICE_ERROR_KINDS, Kind
+from .worker import MEDIA_TYPES
+
+if TYPE_CHECKING:
+    Format = str
+else:  # json and the table formats, as a Literal so that OpenAPI lists them
+    Format = Literal[tuple(MEDIA_TYPES)]
+"""A ``?format=`` value of ``POST /analyze`` (a key of :data:`api.worker.MEDIA_TYPES`)."""
+
+
+def _kinds(kinds: dict[str, str]) -> str:
+    return "".join(f"\n- `{k}`: {meaning}" for k, meaning in kinds.items())
 
 SEED_EXAMPLE: dict[str, Any] = {
     "name": "seed-example",
@@ -23,7 +36,7 @@ SEED_EXAMPLE: dict[str, Any] = {
 
 
 class AnalyzeRequest(BaseModel):
-    """An architecture (DESIGN.md section 2) and integer bindings of some of its sizes."""
+    """An architecture (docs/schema.md) and integer bindings of some of its sizes."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"architecture": SEED_EXAMPLE, "bindings": {"H": 32, "W": 32}}]})
@@ -48,8 +61,9 @@ class ErrorBody(BaseModel):
         "not allowed", "layer": "c2", "index": 1,
         "path": ["architecture", "layers", 1, "out_channels"]}]})
 
-    error: str = Field(description="Kind: schema, invalid, expression, binding, limit, "
-                                   "timeout, request, not_found, unavailable, busy, internal.")
+    error: Kind = Field(description="What is wrong. Kinds of the library (cnncalc.errors):\n"
+                        + _kinds(ERROR_KINDS) + "\n\nKinds of the service:\n"
+                        + _kinds(SERVICE_ERROR_KINDS))
     message: str = Field(description="One line for a person, naming the layer.")
     detail: str = Field(description="The message without the layer prefix.")
     layer: str | None = Field(None, description="Name of the layer concerned (after expanding "
@@ -82,7 +96,7 @@ class LayerOut(BaseModel):
 
 
 class AnalysisOut(BaseModel):
-    """DESIGN.md section 5."""
+    """The output JSON of ``Analysis.to_dict()`` (docs/output.md)."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -26,7 +26,7 @@ from . import worker
 
 log = logging.getLogger("cnncalc.api")
 
-_CTX: BaseContext | None = None
+_CTX: ForkServerContext | SpawnContext | None = None
 _CTX_LOCK = threading.Lock()
 
 
@@ -50,14 +50,14 @@ class WorkerBug(PoolError):
     """The job raised something unexpected; the message is the worker's traceback."""
 
 
-def context() -> BaseContext:
+def context() -> ForkServerContext | SpawnContext:
     """The multiprocessing context: a fork server preloaded with cnncalc where there is one."""
     global _CTX
     with _CTX_LOCK:
         if _CTX is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["cnncalc", "api.worker"])  # type: ignore[attr-defined]
+                ctx.set_forkserver_preload(["cnncalc", "api.worker"])
                 _CTX = ctx
             else:  # pragma: no cover - not Linux
                 _CTX = multiprocessing.get_context("spawn")
@@ -156,8 +156,8 @@ class WorkerPool:
 
     def _spawn_once(self, gen: int) -> bool:
         ctx = context()
-        parent, child = ctx.Pipe()  # type: ignore[attr-defined]
-        proc = ctx.Process(target=worker.serve, args=(child, *self._args),  # type: ignore[attr-defined]
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker.serve, args=(child, *self._args),
                            name=f"cnncalc-{self.name}", daemon=True)
         try:
             proc.start()

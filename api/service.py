@@ -23,9 +23,10 @@ from fastapi.responses import Response
 from . import worker
 from .body import bad_value_message, first_bad_value
 from .cache import ReplyCache, canonical, key
+from .errors import error_body
 from .pool import JobTimeout, PoolBusy, WorkerBug, WorkerCrashed, WorkerPool
 from .settings import Settings
-from .worker import JSON, Reply, dumps, error_body
+from .worker import JSON, Reply, dumps
 
 log = logging.getLogger("cnncalc.api")
 
@@ -187,11 +188,6 @@ def reply_response(reply: Reply, cache: str | None = None) -> Response:
 
 def validation_unavailable() -> str | None:
     """Why ``/validate`` cannot work here, or None."""
-    import cnncalc
-
-    if not hasattr(cnncalc, "validate"):
-        return ("this build of cnncalc has no validate(); install a version with validation "
-                "to use /validate")
     if importlib.util.find_spec("torch") is None:
         return ("validation builds the network in PyTorch, which is not installed on this "
                 "server; install cnncalc[torch] (CPU build) to enable /validate")

@@ -12,12 +12,13 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from cnncalc import envvars
+from cnncalc.core.bindings import MAX_BINDING
 from cnncalc.errors import CnnCalcError
+from cnncalc.pytorch.budget import parse_bytes
 
-LIBRARY_MAX_BINDING = 10**9
-"""The core refuses bindings above this whatever the service allows."""
 MAX_SECONDS = 10**6
 """Upper bound of every time setting (about 11 days; beyond, timeouts overflow)."""
 MAX_COUNT = 10**15
@@ -66,9 +67,6 @@ def _env_bytes(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
-    from cnncalc.errors import CnnCalcError
-    from cnncalc.validation import parse_bytes
-
     try:
         v = parse_bytes(raw[:40])
     except (CnnCalcError, ValueError, OverflowError):
@@ -80,7 +78,7 @@ def _env_bytes(name: str, default: int) -> int:
 
 
 _LOWER = {"workers": 1, "max_binding": 1, "validate_threads": 1}
-_UPPER = {"max_binding": LIBRARY_MAX_BINDING, "workers": 1024, "validate_threads": 1024,
+_UPPER = {"max_binding": MAX_BINDING, "workers": 1024, "validate_threads": 1024,
           "max_queue": 100_000}
 
 
@@ -90,7 +88,7 @@ class Settings:
 
     max_body_bytes: int = 1 << 20
     body_timeout_s: float = 30.0
-    max_binding: int = LIBRARY_MAX_BINDING
+    max_binding: int = MAX_BINDING
     time_limit_s: float = 10.0
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
     queue_timeout_s: float = 30.0
@@ -115,7 +113,7 @@ class Settings:
         except CnnCalcError as e:
             raise SettingsError(e.message) from None
         base = cls()
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             name = "CNNCALC_" + f.name.upper()
             cur = getattr(base, f.name)
@@ -126,4 +124,4 @@ class Settings:
             else:
                 values[f.name] = _env_int(name, cur, _LOWER.get(f.name, 0),
                                           _UPPER.get(f.name, MAX_COUNT))
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)

@@ -8,41 +8,33 @@ unexpected is sent back as a traceback for the parent to log (never to the clien
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
 import os
-import re
 import resource
 import traceback
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 import cnncalc
+from cnncalc.pytorch.build import LayerFailure
+from cnncalc.report.tables import FORMATS
+
+from .errors import error_body
 
 Reply = tuple[int, str, bytes]
 """(HTTP status, media type, body)."""
 
 JSON = "application/json"
-MEDIA_TYPES: dict[str, str] = {
-    "json": JSON,
+_TABLE_MEDIA_TYPES = {
     "table": "text/plain; charset=utf-8",
     "markdown": "text/markdown; charset=utf-8",
     "latex": "application/x-latex; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "html": "text/html; charset=utf-8",
 }
-"""``?format=`` values of ``POST /analyze`` and the media type of each."""
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def safe_text(text: str) -> str:
-    """``text`` with every lone surrogate written as its escape (``\\ud800``), so that it
-    can be encoded as UTF-8 (a JSON string may hold one; UTF-8 cannot)."""
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+MEDIA_TYPES: dict[str, str] = {"json": JSON, **{f: _TABLE_MEDIA_TYPES[f] for f in FORMATS}}
+"""``?format=`` values of ``POST /analyze`` (json and every table format of
+:data:`cnncalc.report.tables.FORMATS`) and the media type of each."""
 
 
 def dumps(obj: Any) -> bytes:
@@ -54,23 +46,10 @@ def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def error_body(kind: str, message: str, *, layer: str | None = None, index: int | None = None,
-               path: list[str | int] | None = None) -> dict[str, Any]:
-    """The service's one error shape (that of ``CnnCalcError.to_dict()``); strings that came
-    from the request are made safe to encode."""
-    message = safe_text(message)
-    return {"error": kind, "message": message, "detail": message,
-            "layer": None if layer is None else safe_text(layer), "index": index,
-            "path": [p if isinstance(p, int) else safe_text(str(p)) for p in (path or [])]}
-
-
 def error_reply(exc: cnncalc.CnnCalcError) -> Reply:
     """422 naming the layer; the JSON path is made relative to the request body."""
     d = exc.to_dict()
-    path = list(d.get("path") or [])
-    if path[:1] != ["bindings"]:
-        path = ["architecture", *path]
-    d["path"] = path
+    d["path"] = exc.path if exc.path[:1] == ["bindings"] else ["architecture", *exc.path]
     return 422, JSON, dumps(d)
 
 
@@ -80,7 +59,7 @@ def _request(canonical: str) -> tuple[dict[str, Any], dict[str, int] | None]:
 
 
 def analyze_job(canonical: str, fmt: str) -> Reply:
-    """``POST /analyze``: DESIGN.md section 5's JSON, or a table in ``fmt``."""
+    """``POST /analyze``: the output JSON (docs/output.md), or a table in ``fmt``."""
     arch, bindings = _request(canonical)
     try:
         an = cnncalc.analyze(arch, bindings)
@@ -91,39 +70,10 @@ def analyze_job(canonical: str, fmt: str) -> Reply:
         return error_reply(e)
 
 
-def _report_dict(report: Any) -> Any:
-    if hasattr(report, "to_dict"):
-        return report.to_dict()
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        return json.loads(json.dumps(dataclasses.asdict(report), default=str))
-    return json.loads(json.dumps(report, default=str))
-
-
-def _validate_fn() -> Callable[..., Any] | None:
-    fn: Callable[..., Any] | None = getattr(cnncalc, "validate", None)
-    return fn
-
-
-def _call_validate(fn: Callable[..., Any], arch: Any, bindings: dict[str, int] | None,
-                   **options: Any) -> Any:
-    """``fn(arch, bindings, device="cpu", **options)``, dropping options it does not take."""
-    try:
-        params = inspect.signature(fn).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            options = {k: v for k, v in options.items() if k in params}
-    except (TypeError, ValueError):
-        options = {}
-    return fn(arch, bindings, device="cpu", **options)
-
-
 def validate_job(canonical: str, max_activations: int, max_params: int, threads: int,
                  repeats: int, max_bytes: int | None = None) -> Reply:
     """``POST /validate``: check the budget on the symbolic analysis, then run in torch (CPU)."""
     arch, bindings = _request(canonical)
-    validate = _validate_fn()
-    if validate is None:
-        return 501, JSON, dumps(error_body(
-            "unavailable", "this cnncalc has no validate(); /validate is not available"))
     try:
         an = cnncalc.analyze(arch, bindings)
         if an.free_symbols:
@@ -131,21 +81,18 @@ def validate_job(canonical: str, max_activations: int, max_params: int, threads:
                 "binding", "validation runs the network, so every size must be bound; free: "
                 + ", ".join(an.free_symbols), path=["bindings"]))
         acts, params = an.totals.activations, an.totals.params
-        if int(acts) > max_activations:  # type: ignore[call-overload]
+        if int(acts) > max_activations:
             return 422, JSON, dumps(error_body(
                 "limit", f"{acts} activations exceed this service's validation budget of "
                 f"{max_activations} (CNNCALC_VALIDATE_MAX_ACTIVATIONS); bind smaller sizes",
                 path=["bindings"]))
-        if int(params) > max_params:  # type: ignore[call-overload]
+        if int(params) > max_params:
             return 422, JSON, dumps(error_body(
                 "limit", f"{params} parameters exceed this service's validation budget of "
                 f"{max_params} (CNNCALC_VALIDATE_MAX_PARAMS)", path=["architecture"]))
-        options: dict[str, Any] = {"threads": threads, "repeats": repeats,
-                                   "warmup": min(repeats, 1)}
-        if max_bytes is not None:
-            options["max_bytes"] = max_bytes
-        report = _call_validate(validate, arch, bindings, **options)
-        return 200, JSON, dumps(_report_dict(report))
+        report = cnncalc.validate(arch, bindings, device="cpu", threads=threads,
+                                  repeats=repeats, warmup=min(repeats, 1), max_bytes=max_bytes)
+        return 200, JSON, dumps(report.to_dict())
     except cnncalc.CnnCalcError as e:
         if _out_of_memory(e):  # torch hit this worker's address-space cap
             raise OutOfMemory(str(e)) from None
@@ -165,29 +112,22 @@ _OOM_WORDS = ("can't allocate memory", "cannot allocate memory", "not enough mem
 
 
 def _out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is an allocation failure: a MemoryError, a
-    RuntimeError of torch's allocator, or cnncalc's wrapping of one when building a layer
-    (kind ``torch``). Wrappers that name a layer are looked through, not read, so a layer
-    called "out of memory" is not taken for one."""
+    """Whether ``exc`` or an exception in its chain is an allocation failure: a MemoryError or
+    a RuntimeError of torch's allocator (``CnnCalcError("torch cannot build this layer")``
+    keeps the one it wraps as its context). Wrappers that name a layer (``CnnCalcError``,
+    ``LayerFailure``) are looked through, not read, so a layer called "out of memory" is not
+    taken for one."""
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, MemoryError):
             return True
-        if isinstance(e, cnncalc.CnnCalcError):
-            detail = str(e.to_dict().get("detail", ""))
-            if getattr(e, "kind", "") == "torch" and detail.startswith(_BUILD_PREFIX):
-                if any(w in detail[len(_BUILD_PREFIX):].lower() for w in _OOM_WORDS):
-                    return True
-        elif isinstance(e, RuntimeError) and type(e).__name__ != "LayerFailure":
-            if any(w in str(e).lower() for w in _OOM_WORDS):
-                return True
+        if (isinstance(e, RuntimeError) and not isinstance(e, LayerFailure)
+                and any(w in str(e).lower() for w in _OOM_WORDS)):
+            return True
         e = e.__cause__ or e.__context__
     return False
-
-
-_BUILD_PREFIX = "torch cannot build this layer: "
 
 
 VALIDATE_MARGIN_BYTES = 512 << 20
@@ -254,9 +194,9 @@ def serve(conn: Connection, memory_mb: int, threads: int, warm: str,
     try:
         if warm == "analyze":
             cnncalc.analyze("seed_example", {"H": 32, "W": 32}).to_dict()
-        elif warm == "validate" and (fn := _validate_fn()) is not None:
-            _call_validate(fn, "seed_example", {"H": 32, "W": 32}, threads=threads, repeats=0,
-                           warmup=0)
+        elif warm == "validate":
+            cnncalc.validate("seed_example", {"H": 32, "W": 32}, device="cpu", threads=threads,
+                             repeats=0, warmup=0)
     except Exception:  # warming up is best effort
         pass
     baseline = address_space()

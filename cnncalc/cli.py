@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from . import envvars
 from .commands import COMMANDS
@@ -17,7 +18,7 @@ from .errors import CnnCalcError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """One line on stderr, exit code 2 (the usage is one ``--help`` away)."""
         self.exit(2, f"cnncalc: error: {_one_line(message)} (see `{self.prog} --help`)\n")
 
@@ -27,14 +28,7 @@ def _one_line(text: str) -> str:
 
 
 def _modules() -> list[ModuleType]:
-    found = []
-    for name in COMMANDS:
-        try:
-            found.append(importlib.import_module(f".commands.{name}", __package__))
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.commands.{name}":
-                raise
-    return found
+    return [importlib.import_module(f".commands.{name}", __package__) for name in COMMANDS]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,7 +8,27 @@ answers it with 422.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
+
+ErrorKind = Literal["schema", "invalid", "input", "expression", "binding", "constraint", "limit",
+                    "dependency", "device", "torch"]
+"""What a :class:`CnnCalcError` is about (its ``kind``, the ``error`` field of its JSON)."""
+
+ERROR_KINDS: dict[str, str] = {
+    "schema": "the architecture JSON does not match the schema (unknown field, bad type or tag)",
+    "invalid": "a value is out of range or inconsistent (a layer that cannot apply to its input)",
+    "input": "a command-line or request argument is malformed (a file, grid, format or option)",
+    "expression": "an expression string is outside the grammar (see docs/schema.md)",
+    "binding": "a binding is not a positive integer in range, or names no symbol",
+    "constraint": "the bindings violate a constraint the architecture places on its sizes",
+    "limit": "a size, a formula or the symbolic work passes a documented limit; bind more sizes",
+    "dependency": "an optional extra (torch, matplotlib, pandas...) is not installed",
+    "device": "the requested device is not available or not understood",
+    "torch": "PyTorch itself failed while building or running the network",
+}
+"""Every kind, with what it means; the service adds its own (see ``api.models.ErrorBody``)."""
+
+assert set(ERROR_KINDS) == set(get_args(ErrorKind))
 
 
 def format_path(path: list[str | int]) -> str:
@@ -26,7 +46,7 @@ class CnnCalcError(ValueError):
         layer: str | None = None,
         index: int | None = None,
         path: list[str | int] | None = None,
-        kind: str = "invalid",
+        kind: ErrorKind = "invalid",
     ) -> None:
         self.message = message
         self.layer = layer

@@ -2,7 +2,7 @@
 design tables, produced by running the commands they show).
 
     python scripts/gen_docs.py           # rewrite both files
-    python scripts/gen_docs.py --check   # exit 1 if either is out of date (tests/test_docs.py)
+    python scripts/gen_docs.py --check   # exit 1 if either is out of date (tests/docs/test_docs.py)
 """
 
 from __future__ import annotations

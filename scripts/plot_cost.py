@@ -5,7 +5,9 @@
 Each panel is one measure (FLOPs, alpha-FLOPs with the paper's constants, roofline, the cnncalc
 model): its 10-fold cross-validated prediction (a fixed measure through an affine fit per fold,
 as ``cnncalc cost score`` does) against the measured time, log-log, with the x1.1 and x2 bands.
-Needs matplotlib (the ``tables`` extra).
+The title of each panel gives the Spearman correlation and median error of the ``kfold`` row of
+``cnncalc cost score`` (for a fixed measure, the measure's own ranks), so that the figure and
+the table agree. Needs matplotlib (the ``tables`` extra).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import argparse
 
 import numpy as np
 
-from cnncalc.score import PREDICTORS, cross_validate, folds_kfold, load_csv, metrics
+from cnncalc.cost.score import PREDICTORS, cross_validate, folds_k, folds_kfold, load_csv, score
 
 MEASURES = ("flops", "alpha_flops", "roofline", "cnncalc_model")
 
@@ -30,13 +32,14 @@ def main() -> int:
     import matplotlib.pyplot as plt
 
     m = load_csv(args.data)
-    folds = folds_kfold(len(m), 10)
+    folds = folds_kfold(len(m), folds_k(10, len(m)))  # the folds of score()'s kfold scheme
+    scores = score(m, MEASURES)
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 4.4))
     t_ms = m.t * 1e3
     lo, hi = t_ms.min() / 2, t_ms.max() * 2
     for ax, name in zip(axes, MEASURES, strict=True):
         pred = cross_validate(m, PREDICTORS[name], folds)
-        s = metrics(pred, m.t)
+        s = scores[name]["kfold"]
         p_ms = np.clip(pred * 1e3, lo, hi)
         ax.scatter(t_ms, p_ms, s=6, alpha=0.5)
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)

@@ -9,11 +9,14 @@ from fastapi.responses import Response
 from ..docs import ERROR_RESPONSES
 from ..models import SEED_EXAMPLE, AnalysisOut, AnalyzeRequest, ErrorBody, Format
 from ..service import Service
+from ..worker import MEDIA_TYPES
 from . import service
 
 router = APIRouter(tags=["analysis"])
 
 TEXT = {"schema": {"type": "string"}}
+TABLES = {f: media.partition(";")[0] for f, media in MEDIA_TYPES.items() if f != "json"}
+"""Each table format and its media type (without the charset)."""
 
 EXAMPLES: dict[str, Example] = {
     "seed": {"summary": "two layers, H and W bound",
@@ -41,18 +44,17 @@ EXAMPLES: dict[str, Example] = {
     summary="Shapes, params, MACs, memory and receptive fields of every layer",
     responses={
         200: {"model": AnalysisOut,
-              "description": "DESIGN.md section 5 (JSON), or the table in `format`. "
+              "description": "The output JSON (docs/output.md), or the table in `format`. "
                              "Header X-Cnncalc-Cache: hit, miss (or off).",
-              "content": {"text/plain": TEXT, "text/markdown": TEXT, "application/x-latex": TEXT,
-                          "text/csv": TEXT, "text/html": TEXT}},
+              "content": {media: TEXT for media in TABLES.values()}},
         **{k: {"model": ErrorBody, **v} for k, v in ERROR_RESPONSES.items()},
     },
 )
 async def analyze(
     body: AnalyzeRequest = Body(openapi_examples=EXAMPLES),
     fmt: Format = Query("json", alias="format",
-                        description="json (default), or a table: table (plain text), markdown, "
-                                    "latex, csv, html."),
+                        description="json (default), or a table: " + ", ".join(
+                            f"{f} ({media})" for f, media in TABLES.items()) + "."),
     svc: Service = Depends(service),
 ) -> Response:
     """Analyse an architecture: numbers where ``bindings`` bind the sizes, formulas elsewhere.

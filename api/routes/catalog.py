@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, Response
 
 import cnncalc
 
+from ..errors import error_body
 from ..models import ErrorBody
-from ..worker import JSON, dumps, error_body
+from ..worker import JSON, dumps
 
 router = APIRouter(tags=["reference"])
 

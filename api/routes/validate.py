@@ -27,8 +27,7 @@ EXAMPLES: dict[str, Example] = {
         200: {"description": "cnncalc.validate's report (shapes, params, FLOPs, timing and "
                              "any mismatch)",
               "content": {"application/json": {"schema": {"type": "object"}}}},
-        501: {"model": ErrorBody, "description": "PyTorch (or cnncalc.validate) is not "
-                                                 "available on this server."},
+        501: {"model": ErrorBody, "description": "PyTorch is not installed on this server."},
         **{k: {"model": ErrorBody, **v} for k, v in ERROR_RESPONSES.items()},
     },
 )

@@ -8,9 +8,9 @@ import json
 import sys
 from typing import Any
 
-from ..api import analyze
-from ..tables import ALL_COLUMNS, render
-from ..tables import FORMATS as TABLE_FORMATS
+from ..core.load import analyze
+from ..report.tables import ALL_COLUMNS, render
+from ..report.tables import FORMATS as TABLE_FORMATS
 from .common import add_arch, add_bindings, add_units
 
 NAME = "analyze"

@@ -21,7 +21,8 @@ MAX_SEED = 2**63 - 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    p.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N|auto",
+                   help="where to time (default cpu)")
     p.add_argument("-o", "--output", default="profile.json", help="device profile to write")
     p.add_argument("--csv", default=None, help="measurements CSV (appended to; a rerun resumes "
                    "it); default: the profile's name with .csv")
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     _writable(args.output, "the profile")
     csv_path = args.csv or str(Path(args.output).with_suffix(".csv"))
     _writable(csv_path, "the measurements CSV")
-    from ..calibrate import calibrate
+    from ..pytorch.calibrate import calibrate
     prof = calibrate(args.device, csv_path, args.output, budget_s=args.budget, dtype=args.dtype,
                      threads=args.threads, seed=args.seed, n_conv=args.configs,
                      n_other=max(args.configs // 4, 10), repeats=args.repeats)

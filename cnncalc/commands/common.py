@@ -91,9 +91,11 @@ def add_units(p: argparse.ArgumentParser) -> None:
 
 
 def add_totals_options(p: argparse.ArgumentParser) -> None:
-    """``--quantities``, ``--format`` and ``--units`` of the commands that tabulate totals."""
-    from ..sweep import QUANTITIES
-    from ..tables import FORMATS
+    """``--quantities`` (checked by :func:`cnncalc.report.quantities.check_quantities`, which
+    ``sweep`` and ``compare`` call), ``--format`` and ``--units`` of the commands that tabulate
+    totals."""
+    from ..report.quantities import QUANTITIES
+    from ..report.tables import FORMATS
     p.add_argument("--quantities", "-q", default=",".join(QUANTITIES), metavar="LIST",
                    help=f"comma-separated totals (default: {','.join(QUANTITIES)})")
     p.add_argument("--format", "-f", choices=(*FORMATS, "json"), default="table")

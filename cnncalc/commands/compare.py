@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..compare import compare
+from ..report.compare import compare
 from .common import add_bindings, add_totals_options
 
 NAME = "compare"
@@ -20,7 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    qs = tuple(q.strip() for q in args.quantities.split(",") if q.strip())
-    cmp = compare(args.archs, dict(args.bind), qs)
+    cmp = compare(args.archs, dict(args.bind), args.quantities)
     sys.stdout.write(cmp.render(args.format, args.units or False))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..score import MAX_FOLDS, PREDICTORS, folds_k, load_csv, score, score_table
+from ..cost.score import MAX_FOLDS, PREDICTORS, folds_k, load_csv, score, score_table
 from .common import int_between
 
 NAME = "cost"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..plot import KINDS, plot
-from ..sweep import MAX_POINTS
+from ..report.plot import KINDS, plot
+from ..report.sweep import MAX_POINTS
 from .common import add_arch, add_bindings, check_grid_size
 
 NAME = "plot"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..schema import json_schema
+from ..core.schema import json_schema
 
 NAME = "schema"
 HELP = "print the JSON Schema of the architecture format"

@@ -7,9 +7,10 @@ import json
 import sys
 from typing import Any
 
+from ..core.bindings import format_bindings
 from ..errors import CnnCalcError
-from ..sweep import MAX_POINTS, parse_grid, records, sweep
-from ..tables import Table, write
+from ..report.sweep import MAX_POINTS, parse_grid, records, sweep
+from ..report.tables import Table, write
 from .common import add_arch, add_bindings, add_totals_options, check_grid_size
 
 NAME = "sweep"
@@ -40,7 +41,7 @@ def sweep_table(name: str, rows: list[dict[str, int]], swept: list[str],
     keys = list(rows[0]) if rows else swept
     title = f"{name}  sweep over {', '.join(swept)}"
     if bindings:
-        title += f"  bindings {', '.join(f'{k}={v}' for k, v in bindings.items())}"
+        title += f"  bindings {format_bindings(bindings)}"
     kinds = ["int" if k in swept else "bytes" if k.endswith("_bytes") else "count"
              for k in keys]
     body: list[list[Any]] = [[r[k] for k in keys] for r in rows]
@@ -51,10 +52,9 @@ def run(args: argparse.Namespace) -> int:
     grid = dict(args.grid)
     if len(grid) != len(args.grid):
         raise CnnCalcError("a grid symbol is given twice", kind="input")
-    qs = tuple(q.strip() for q in args.quantities.split(",") if q.strip())
-    from ..api import load
+    from ..core.load import load
     arch = load(args.arch)
-    rows = records(sweep(arch, grid, dict(args.bind), qs, as_frame=False))
+    rows = records(sweep(arch, grid, dict(args.bind), args.quantities, as_frame=False))
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0

@@ -23,11 +23,10 @@ MAX_MEMORY = 2**50
 
 NAME = "validate"
 HELP = "build in PyTorch, run, and compare predictions with real shapes, counts and timing"
-FORMATS = ("table", "json")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..validation import DTYPES
+    from ..pytorch.validation import DTYPES
     add_arch(p)
     add_bindings(p)
     p.add_argument("--device", "-d", default="auto", metavar="cpu|cuda|cuda:N|auto",
@@ -49,13 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", "-p", metavar="PROFILE.json",
                    help="put the time a device profile (from `cnncalc calibrate`) predicts next "
                         "to the measured time, per layer and for the network")
-    p.add_argument("--format", "-f", choices=FORMATS, default="table")
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
 
 
 def memory_budget(text: str, source: str = "--max-memory") -> int:
     """A byte count (``2GiB``, ``500MB``, ``1.5e9``) from 1 byte to 1 PiB; ``source`` (the
     option or the environment variable) is named in the error."""
-    from ..validation import parse_bytes
+    from ..pytorch.budget import parse_bytes
     try:
         n = parse_bytes(text)
     except CnnCalcError as e:
@@ -70,7 +69,7 @@ def memory_budget(text: str, source: str = "--max-memory") -> int:
 
 
 def _budget(args: argparse.Namespace) -> int | None:
-    from ..validation import ENV_MAX_BYTES
+    from ..pytorch.budget import ENV_MAX_BYTES
     if args.max_memory is not None:
         return memory_budget(args.max_memory)
     env = os.environ.get(ENV_MAX_BYTES)
@@ -80,7 +79,7 @@ def _budget(args: argparse.Namespace) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validation import validate
+    from ..pytorch.validation import validate
     report = validate(args.arch, dict(args.bind), args.device, dtype=args.dtype,
                       repeats=args.repeats, warmup=args.warmup, threads=args.threads,
                       rf=args.rf, max_bytes=_budget(args), progress=True,

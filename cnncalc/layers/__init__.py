@@ -1,17 +1,21 @@
-"""One class per layer type; each owns its shape, params, MACs and receptive-field rules."""
+"""One class per layer type; each owns its shape, params, MACs and receptive-field rules.
+
+A new layer type is a class in one of these modules (or a new one), listed in
+:data:`LAYER_CLASSES`; what it shares with the others is in :mod:`.base`.
+"""
 
 from .activation import (
-                         GELU,
-                         Dropout,
-                         Hardswish,
-                         Identity,
-                         LeakyReLU,
-                         ReLU,
-                         ReLU6,
-                         Sigmoid,
-                         SiLU,
-                         Softmax,
-                         Tanh,
+    GELU,
+    Dropout,
+    Hardswish,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
 )
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 from .conv import Conv, ConvTranspose, SeparableConv
@@ -27,7 +31,8 @@ LAYER_CLASSES: tuple[type[LayerBase], ...] = (
     ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, Add, Mul, Concat, Upsample,
     Pad,
 )
-"""Every concrete layer class, in the order of DESIGN.md section 2."""
+"""Every concrete layer class, in the order of docs/schema.md's layer types (convolutions, pooling,
+dense, normalisation, element-wise, merges, resizing)."""
 
 __all__ = ["LAYER_CLASSES", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
     c.__name__ for c in LAYER_CLASSES]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import Value, ceildiv, is_num, norm, prod, ratio, total, vmax
+from ..algebra.arith import ceildiv, is_num, norm, prod, ratio, total, vmax
 from .base import (
     Axes,
     Ctx,
@@ -24,36 +24,9 @@ from .base import (
     Work,
     map_rf,
     need_spatial,
-    resolve_padding,
     rf_of,
-    window_out,
-    window_rf,
+    sliding_window,
 )
-
-Pads = tuple[tuple[Value, Value], ...]
-
-
-def _window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding: Padding,
-            dilation: Axes, ceil_mode: bool = False
-            ) -> tuple[tuple[Value, ...], tuple[RFAxis, ...], tuple[Value, ...], Pads]:
-    """Output spatial size, receptive field, kernel and (before, after) padding of a sliding
-    window over ``t``."""
-    nd = need_spatial(t, ctx, "this layer")
-    k = ctx.axes(kernel_size, nd, "kernel_size")
-    s = ctx.axes(stride, nd, "stride")
-    d = ctx.axes(dilation, nd, "dilation")
-    k_eff = tuple(norm(di * (ki - 1) + 1) for ki, di in zip(k, d, strict=True))  # type: ignore[operator]
-    pads = resolve_padding(padding, nd, k_eff, s, t.spatial, ctx)
-    out, rfs = [], []
-    for i in range(nd):
-        pb, pa = pads[i]
-        if padding == "same":
-            out.append(ceildiv(t.spatial[i], s[i]))  # the definition; nothing is left unread
-        else:
-            out.append(window_out(t.spatial[i], k_eff[i], s[i], pb, pa, ceil_mode, ctx, i))
-        r = rf_of(t, i)
-        rfs.append(window_rf(r, k_eff[i], s[i], pb) if r is not None else None)
-    return tuple(out), map_rf(t, rfs), k, pads
 
 
 class Conv(LayerBase):
@@ -75,14 +48,14 @@ class Conv(LayerBase):
         g = ctx.val(self.groups, "groups")
         cin_g = ctx.divisible(c_in, g, "groups must divide in_channels")
         ctx.divisible(c_out, g, "groups must divide out_channels")
-        spatial, rf, k, _ = _window(t, ctx, self.kernel_size, self.stride, self.padding,
-                                    self.dilation)
+        spatial, rf, k, _ = sliding_window(t, ctx, self.kernel_size, self.stride,
+                                           self.padding, self.dilation)
         shape = (t.shape[0], c_out, *spatial)
         n_out = prod(shape)
         weights = prod([*k, cin_g, c_out])
         work = Work(t.shape[0], prod(spatial), prod(k), cin_g, c_out)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map,
-                   params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
+                   params=norm(weights + (c_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
 
@@ -119,12 +92,12 @@ class ConvTranspose(LayerBase):
         d = ctx.axes(self.dilation, nd, "dilation")
         spatial, rfs = [], []
         for i in range(nd):
-            ctx.check_ge(vmax(s[i], d[i]), norm(op[i] + 1),  # type: ignore[operator]
+            ctx.check_ge(vmax(s[i], d[i]), norm(op[i] + 1),
                          "output_padding < max(stride, dilation)",
                          lambda: "output_padding must be smaller than stride or dilation")
-            k_eff = norm(d[i] * (k[i] - 1) + 1)  # type: ignore[operator]
-            o = norm((t.spatial[i] - 1) * s[i] - 2 * p[i] + k_eff - 1 + op[i] + 1)  # type: ignore[operator]
-            if is_num(o) and o < 1:  # type: ignore[operator]
+            k_eff = norm(d[i] * (k[i] - 1) + 1)
+            o = norm((t.spatial[i] - 1) * s[i] - 2 * p[i] + k_eff - 1 + op[i] + 1)
+            if is_num(o) and o < 1:
                 raise ctx.error(f"output length along spatial axis {i} would be {o}")
             if not is_num(o):
                 ctx.require("ge", f"output length along spatial axis {i} >= 1", o, 1)
@@ -135,15 +108,15 @@ class ConvTranspose(LayerBase):
                 continue
             # Output position o reads inputs j with j*s = o + p - m*d: at most ceil(k_eff/s) of
             # them; the input step between neighbouring outputs is 1/s of the input's.
-            first = ceildiv(norm(p[i] - k_eff + 1), s[i])  # type: ignore[operator]
-            rfs.append(RFAxis(size=norm(r.size + (ceildiv(k_eff, s[i]) - 1) * r.stride),  # type: ignore[operator]
+            first = ceildiv(norm(p[i] - k_eff + 1), s[i])
+            rfs.append(RFAxis(size=norm(r.size + (ceildiv(k_eff, s[i]) - 1) * r.stride),
                               stride=ratio(r.stride, s[i]),
-                              start=norm(r.start + r.stride * first)))  # type: ignore[operator]
+                              start=norm(r.start + r.stride * first)))
         shape = (t.shape[0], c_out, *spatial)
         weights = prod([*k, c_in, cout_g])
         work = Work(t.shape[0], prod(t.spatial), prod(k), c_in, cout_g)
         return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map,
-                   params=norm(weights + (c_out if self.bias else 0)),  # type: ignore[operator]
+                   params=norm(weights + (c_out if self.bias else 0)),
                    macs=work.macs(), other_ops=prod(shape) if self.bias else 0, work=(work,))
 
 
@@ -167,12 +140,12 @@ class SeparableConv(LayerBase):
         c_in = t.channels
         c_out = ctx.val(self.out_channels, "out_channels")
         m = ctx.val(self.depth_multiplier, "depth_multiplier")
-        spatial, rf, k, _ = _window(t, ctx, self.kernel_size, self.stride, self.padding,
-                                    self.dilation)
+        spatial, rf, k, _ = sliding_window(t, ctx, self.kernel_size, self.stride,
+                                           self.padding, self.dilation)
         mid = prod([c_in, m])
         shape = (t.shape[0], c_out, *spatial)
         n_out = prod(shape)
-        params = norm(prod([*k, mid]) + prod([mid, c_out]) + (c_out if self.bias else 0))  # type: ignore[operator]
+        params = norm(prod([*k, mid]) + prod([mid, c_out]) + (c_out if self.bias else 0))
         s = prod(spatial)
         work = (Work(t.shape[0], s, prod(k), 1, mid), Work(t.shape[0], s, 1, mid, c_out))
         return Out(shape=shape, rf=rf, axis_map=t.axis_map, params=params,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..arith import norm, prod
+from ..algebra.arith import norm, prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, whole
 
 
@@ -27,13 +27,13 @@ class Linear(LayerBase):
         shape = (*t.shape[:-1], s_out)
         rf = list(t.rf)
         last = len(t.shape) - 3
-        if last >= 0 and t.axis_map and t.axis_map[last] is not None:
-            ax = t.axis_map[last]
-            rf[ax] = whole(ctx, ax)  # type: ignore[index]
+        ax = t.axis_map[last] if last >= 0 and t.axis_map else None
+        if ax is not None:
+            rf[ax] = whole(ctx, ax)
         n_out = prod(shape)
         work = Work(t.shape[0], prod(t.shape[1:-1]), 1, s_in, s_out)
         return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map,
-                   params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),  # type: ignore[operator]
+                   params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
 

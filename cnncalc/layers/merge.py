@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
-from ..arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
+from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
+from ..algebra.printing import pretty
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 
 
@@ -27,28 +28,28 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
         strides = [f.stride for f in fields]
         if any(same(strides[0], s) is False for s in strides[1:]):
             ctx.warn(f"inputs have receptive-field strides "
-                     f"{[str(s) for s in strides]} along input axis {ax}; "
+                     f"{[pretty(s) for s in strides]} along input axis {ax}; "
                      "the union uses the smallest")
         elif all(same(strides[0], s) is True for s in strides[1:]):
             # Equal steps, but are the fields of position o centred on the same pixel?
-            twice = [norm(2 * f.start + f.size - 1) for f in fields]  # type: ignore[operator]
+            twice = [norm(2 * f.start + f.size - 1) for f in fields]
             differ = [same(twice[0], c) for c in twice[1:]]
             if any(d is not True for d in differ):
-                centres = [str(ratio(c, 2)) for c in twice]
+                centres = [pretty(ratio(c, 2)) for c in twice]
                 ctx.warn(f"inputs' receptive fields have the same stride but are centred on "
                          f"input pixels {centres} along input axis {ax}"
                          + ("" if False in differ else " (different for some sizes)")
                          + ": merged positions do not look at the same pixels")
         start = vmin(*[f.start for f in fields])
-        end = vmax(*[norm(f.start + f.size) for f in fields])  # type: ignore[operator]
-        out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))  # type: ignore[operator]
+        end = vmax(*[norm(f.start + f.size) for f in fields])
+        out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))
     return tuple(out)
 
 
 def _match(a: Value, b: Value, what: str, ctx: Ctx) -> None:
     eq = same(a, b)
     if eq is False:
-        raise ctx.error(f"{what}: {a} != {b}")
+        raise ctx.error(f"{what}: {pretty(a)} != {pretty(b)}")
     if eq is None:
         ctx.require("eq", what, a, b)
 

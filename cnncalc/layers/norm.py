@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import prod
+from ..algebra.arith import prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, elementwise
 
 

@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..arith import Value, ceildiv, floordiv, is_num, norm, prod, ratio, same, total
+from ..algebra.arith import Value, ceildiv, floordiv, is_num, norm, prod, ratio, same, total
+from ..algebra.printing import pretty
 from .base import (
     Axes,
     Ctx,
@@ -23,12 +24,13 @@ from .base import (
     Note,
     Out,
     Padding,
+    Pads,
     RFAxis,
     Tensor,
     need_spatial,
+    sliding_window,
     whole,
 )
-from .conv import _window
 
 
 class MaxPool(LayerBase):
@@ -43,9 +45,9 @@ class MaxPool(LayerBase):
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        spatial, rf, k, pads = _window(t, ctx, self.kernel_size,
-                                       self.kernel_size if self.stride is None else self.stride,
-                                       self.padding, self.dilation, self.ceil_mode)
+        stride = self.kernel_size if self.stride is None else self.stride
+        spatial, rf, k, pads = sliding_window(t, ctx, self.kernel_size, stride,
+                                              self.padding, self.dilation, self.ceil_mode)
         _check_pool_padding(pads, k, self.ceil_mode, ctx)
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
@@ -63,9 +65,9 @@ class AvgPool(LayerBase):
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        spatial, rf, k, pads = _window(t, ctx, self.kernel_size,
-                                       self.kernel_size if self.stride is None else self.stride,
-                                       self.padding, 1, self.ceil_mode)
+        stride = self.kernel_size if self.stride is None else self.stride
+        spatial, rf, k, pads = sliding_window(t, ctx, self.kernel_size, stride,
+                                              self.padding, 1, self.ceil_mode)
         _check_pool_padding(pads, k, self.ceil_mode, ctx)
         if len(k) == 3:
             # PyTorch's avg_pool3d (unlike 1d/2d and max pooling) also needs the unpadded
@@ -78,21 +80,23 @@ class AvgPool(LayerBase):
 
 
 def _avg3d_msg(n: Value, ki: Value, i: int) -> str:
-    return (f"avg_pool over 3 axes needs the input ({n}) at least as large as the kernel ({ki}) "
-            f"along spatial axis {i} (PyTorch's avg_pool3d rule)")
+    return (f"avg_pool over 3 axes needs the input ({pretty(n)}) at least as large as the "
+            f"kernel ({pretty(ki)}) along spatial axis {i} (PyTorch's avg_pool3d rule)")
 
 
 def _padding_msg(p: Value, ki: Value) -> str:
-    return f"pool padding {p} must be at most half the kernel size {ki} (PyTorch's rule)"
+    return (f"pool padding {pretty(p)} must be at most half the kernel size {pretty(ki)} "
+            "(PyTorch's rule)")
 
 
-def _check_pool_padding(pads: tuple, k: tuple, ceil_mode: bool, ctx: Ctx) -> None:
+def _check_pool_padding(pads: Pads, k: tuple[Value, ...], ceil_mode: bool, ctx: Ctx) -> None:
     """PyTorch's pooling rules, where decidable: padding at most half the kernel on each side;
     and ``ceil_mode`` only with symmetric padding (with explicit asymmetric padding PyTorch's
     last-window rule would apply to a different input, so no torch equivalent exists)."""
     for (pb, pa), ki in zip(pads, k, strict=True):
         for p in (pb, pa):
-            ctx.check_ge(floordiv(ki, 2), p, f"pool padding {p} <= kernel_size {ki} // 2",
+            ctx.check_ge(floordiv(ki, 2), p,
+                         f"pool padding {pretty(p)} <= kernel_size {pretty(ki)} // 2",
                          functools.partial(_padding_msg, p, ki))
         if ceil_mode:
             eq = same(pb, pa)
@@ -113,7 +117,7 @@ def adaptive_window(n: Value, out: int) -> Value:
     do not divide ``out``, counted by runs ``[a, b]`` as ``floor((n-a)/out) - floor((n-b-1)/out)``.
     """
     if is_num(n):
-        q, r = divmod(n, out)  # type: ignore[call-overload]
+        q, r = divmod(n, out)
         return int(q + (0 if r == 0 else 1 if out % r == 0 else 2))
     terms: list[Value] = [ceildiv(n, out)]
     run: list[int] = []
@@ -122,7 +126,7 @@ def adaptive_window(n: Value, out: int) -> Value:
             run.append(r)
         elif run:
             a, b = run[0], run[-1]
-            terms += [floordiv(norm(n - a), out), norm(-floordiv(norm(n - b - 1), out))]  # type: ignore[operator]
+            terms += [floordiv(norm(n - a), out), norm(-floordiv(norm(n - b - 1), out))]
             run = []
     return total(terms)
 
@@ -132,7 +136,7 @@ class _Adaptive(LayerBase):
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        nd = need_spatial(t, ctx, self.type)  # type: ignore[attr-defined]
+        nd = need_spatial(t, ctx, self.type)
         out = ctx.axes(self.output_size, nd, "output_size")
         shape = (t.shape[0], t.channels, *out)
         rf = list(t.rf)
@@ -150,24 +154,26 @@ class _Adaptive(LayerBase):
 def _adaptive_rf(r: RFAxis, n: Value, out: Value, ctx: Ctx, axis: int) -> RFAxis:
     """Field after an adaptive window: the largest window, the mean step ``n/out`` (exact when
     ``out`` divides ``n``: the windows are then uniform), output 0 starting at input 0."""
-    step = ratio(norm(r.stride * n), out)  # type: ignore[operator]
+    step = ratio(norm(r.stride * n), out)
     if not is_num(out):
         # Output 1 would see the whole input; the window bound depends on n mod out: give
         # the bound ceil(n/out) + 1 and let evaluate() analyse again once both are bound.
         ctx.notes.append(Note("recheck", ctx.name, ctx.index,
                               f"adaptive window along spatial axis {axis}", out, n))
-        ctx.warn(f"adaptive windows along spatial axis {axis} ({n} to {out}): the receptive "
-                 f"field is a bound (largest window at most ceil({n}/{out}) + 1, mean stride)")
-        k = norm(ceildiv(n, out) + 1)  # type: ignore[operator]
+        k = norm(ceildiv(n, out) + 1)
+        ctx.warn(f"adaptive windows along spatial axis {axis} ({pretty(n)} to {pretty(out)}): "
+                 f"the receptive field is a bound (largest window at most {pretty(k)}, mean "
+                 "stride)")
     else:
-        k = adaptive_window(n, int(out))  # type: ignore[arg-type]
-        uniform = same(norm(floordiv(n, out) * out), n)  # type: ignore[operator]
+        k = adaptive_window(n, out)
+        uniform = same(norm(floordiv(n, out) * out), n)
         if uniform is not True:
-            ctx.warn(f"adaptive windows along spatial axis {axis} ({n} to {out}) are not "
-                     + ("uniform" if uniform is False else f"uniform unless {n} mod {out} == 0")
+            ctx.warn(f"adaptive windows along spatial axis {axis} ({pretty(n)} to {out}) are "
+                     + ("not uniform" if uniform is False
+                        else f"not uniform unless {pretty(n)} mod {out} == 0")
                      + ": the receptive field size is PyTorch's largest window, the stride "
                        "the mean step")
-    return RFAxis(size=norm(r.size + (k - 1) * r.stride), stride=step, start=r.start)  # type: ignore[operator]
+    return RFAxis(size=norm(r.size + (k - 1) * r.stride), stride=step, start=r.start)
 
 
 class AdaptiveAvgPool(_Adaptive):

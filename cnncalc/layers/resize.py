@@ -11,12 +11,11 @@ from typing import Literal
 
 from pydantic import model_validator
 
-from ..arith import Value, floordiv, is_num, norm, prod, ratio
+from ..algebra.arith import norm, prod, ratio
 from .base import (
     Axes,
     Ctx,
     Flag,
-    IntLike,
     LayerBase,
     Out,
     Padding,
@@ -24,6 +23,7 @@ from .base import (
     Tensor,
     map_rf,
     need_spatial,
+    resolve_padding,
     rf_of,
 )
 
@@ -52,23 +52,24 @@ class Upsample(LayerBase):
         if self.size is not None:
             out = ctx.axes(self.size, nd, "size")
         else:
+            assert self.scale_factor is not None  # _one_of: exactly one of the two is given
             f = ctx.axes(self.scale_factor, nd, "scale_factor")
-            out = tuple(norm(n * fi) for n, fi in zip(t.spatial, f, strict=True))  # type: ignore[operator]
+            out = tuple(norm(n * fi) for n, fi in zip(t.spatial, f, strict=True))
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
             if r is None or r.whole:
                 rfs.append(r)
                 continue
-            step = ratio(norm(r.stride * t.spatial[i]), out[i])  # type: ignore[operator]
+            step = ratio(norm(r.stride * t.spatial[i]), out[i])
             if self.mode == "nearest":  # output o reads input floor(o / f)
                 rfs.append(RFAxis(size=r.size, stride=step, start=r.start))
                 continue
             # Linear modes read two neighbours; without align_corners output o sits at input
             # coordinate (o + 1/2)/f - 1/2, so output 0 reads from one input step earlier.
             back = 0 if self.align_corners else r.stride
-            rfs.append(RFAxis(size=norm(r.size + r.stride), stride=step,  # type: ignore[operator]
-                              start=norm(r.start - back)))  # type: ignore[operator]
+            rfs.append(RFAxis(size=norm(r.size + r.stride), stride=step,
+                              start=norm(r.start - back)))
         shape = (t.shape[0], t.channels, *out)
         ops = 0 if self.mode == "nearest" else prod([2 ** nd, *shape])
         return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map, other_ops=ops)
@@ -82,21 +83,18 @@ class Pad(LayerBase):
     padding: Padding
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
-        from .base import resolve_padding
         t = ins[0]
         nd = need_spatial(t, ctx, "pad")
         if isinstance(self.padding, str) and self.padding in ("same", "valid"):
             raise ctx.error("pad takes explicit sizes, not 'same' or 'valid'")
         pads = resolve_padding(self.padding, nd, (1,) * nd, (1,) * nd, t.spatial, ctx)
-        out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads, strict=True))  # type: ignore[operator]
+        out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads, strict=True))
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
             if r is not None and not r.whole:
-                start = norm(r.start - pads[i][0] * r.stride)  # type: ignore[operator]
+                start = norm(r.start - pads[i][0] * r.stride)
                 r = RFAxis(size=r.size, stride=r.stride, start=start)
             rfs.append(r)
         return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axis_map=t.axis_map)
 
-
-_ = (Value, floordiv, is_num, IntLike)

@@ -1,4 +1,4 @@
-"""Load test of the HTTP service (issue 4's targets); prints figures, asserts nothing.
+"""Load test of the HTTP service against its targets; prints figures, asserts nothing.
 
 Run: ``python tests/bench/bench_api.py`` (figures recorded in docs/benchmarks.md).
 

@@ -1,4 +1,4 @@
-"""Speed of the symbolic core (issue 2's targets); prints figures, asserts nothing.
+"""Speed of the symbolic core against its targets; prints figures, asserts nothing.
 
 Run: ``python tests/bench/bench_core.py`` (figures recorded in docs/benchmarks.md).
 
@@ -19,7 +19,6 @@ from collections.abc import Callable
 import numpy as np
 
 import cnncalc
-from cnncalc.constraints import _derive
 
 
 def median_ms(fn: Callable[[], object], repeats: int = 21) -> float:
@@ -53,8 +52,6 @@ def main() -> None:
          median_ms(lambda: cnncalc.analyze(r50).to_dict()), 100),
         ("resnet50 from its zoo name, bound, + to_dict",
          median_ms(lambda: cnncalc.analyze("resnet50", bound).to_dict()), 20),
-        ("resnet50, bound, + to_dict, constraints not cached",
-         median_ms(lambda: (_derive.cache_clear(), cnncalc.analyze(r50, bound).to_dict())), 20),
     ]
     print(f"{'case':52s} {'median ms':>10s} {'target':>8s}")
     for name, ms, target in rows:

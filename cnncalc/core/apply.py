@@ -1,0 +1,142 @@
+"""One layer's rules under the symbolic budget, every result it reports bounded.
+
+A layer whose symbolic work passes the budget, or whose result could pass ``10**300`` at some
+allowed binding, is a :class:`~cnncalc.errors.CnnCalcError` (kind ``limit``) that says which
+symbols to bind (:mod:`cnncalc.algebra.arith` holds the budget and the limits).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from ..algebra.arith import (
+    BUDGET_ENV,
+    MAX_RESULT_LOG10,
+    MAX_SYMBOLIC_LOG10,
+    SymbolicLimit,
+    Value,
+    free_names,
+    is_num,
+    layer_budget,
+    log10_bound,
+)
+from ..algebra.expr import names_in
+from ..errors import CnnCalcError
+from ..layers.base import Ctx, LayerBase, Out, Tensor, expr_fields
+from .bindings import MAX_BINDING
+
+
+def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+    """``layer.apply(ins, ctx)`` within the symbolic budget
+    (:func:`cnncalc.algebra.arith.layer_budget`), and every result it reports bounded
+    (:data:`cnncalc.algebra.arith.MAX_RESULT_LOG10`).
+
+    Past the budget, or with a result that could pass ``10**300`` at some allowed binding, a
+    :class:`CnnCalcError` (kind ``limit``) says which symbols to bind."""
+    with layer_budget() as budget:
+        try:
+            out = layer.apply(ins, ctx)
+        except SymbolicLimit:
+            raise _over_budget(layer, ins, ctx, budget.why) from None
+        except CnnCalcError:
+            if budget.why is not None:  # a rule caught and re-worded the limit
+                raise _over_budget(layer, ins, ctx, budget.why) from None
+            raise
+        if budget.why is not None:  # a rule caught the limit and went on
+            raise _over_budget(layer, ins, ctx, budget.why)
+    _check_results(out, layer, ins, ctx)
+    return out
+
+
+def _field_names(layer: LayerBase) -> list[str]:
+    """The free size names this layer's fields use under its bindings (block arguments
+    resolved), sorted."""
+    found: set[str] = set()
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, str):
+            if obj not in ("same", "valid"):
+                found.update(names_in(obj))
+        elif isinstance(obj, list):
+            for v in obj:
+                walk(v)
+
+    for fname in expr_fields(type(layer)):
+        walk(getattr(layer, fname))
+    return sorted(found)
+
+
+def _free_names(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> tuple[list[str],
+                                                                            list[str]]:
+    """(free symbols of the layer's fields, free symbols of its inputs)."""
+    fields: set[str] = set()
+    for n in _field_names(layer):
+        v = ctx.env.get(n)
+        if v is None:
+            fields.add(n)
+        elif not is_num(v):
+            fields |= free_names(v)
+    inputs: set[str] = set()
+    for t in ins:
+        for v in t.shape:
+            inputs |= free_names(v)
+    return sorted(fields), sorted(inputs - fields)
+
+
+def _bind_hint(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> str:
+    fields, inputs = _free_names(layer, ins, ctx)
+    if fields:
+        hint = f"bind {', '.join(fields)} (the symbols of this layer's fields)"
+        if inputs:
+            hint += f" or some of {', '.join(inputs)}"
+    elif inputs:
+        hint = f"bind some of {', '.join(inputs)} (the sizes its input depends on)"
+    else:
+        hint = "bind the sizes it uses"
+    return hint + " to numbers"
+
+
+def _over_budget(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
+                 why: str | None) -> CnnCalcError:
+    return CnnCalcError(f"symbolic work over budget: {why}; {_bind_hint(layer, ins, ctx)}, or "
+                        f"raise the budget (${BUDGET_ENV} seconds per analysis, or "
+                        "cnncalc.algebra.arith.symbolic_budget(seconds=..., max_nodes=...))",
+                        kind="limit", layer=ctx.name, index=ctx.index)
+
+
+_SAFE_BITS = int(MAX_RESULT_LOG10 / math.log10(2))
+_LOG10_BINDING = math.log10(MAX_BINDING)
+
+
+def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> None:
+    """Every number a layer reports stays below ``10**MAX_RESULT_LOG10`` (sums over
+    ``MAX_LAYERS`` layers then still convert to floats and print), every formula below
+    ``10**MAX_SYMBOLIC_LOG10`` at every allowed binding (its values print)."""
+    ls = _LOG10_BINDING
+    items: list[tuple[str, Value]] = [("output shape", v) for v in out.shape]
+    for ax in out.rf:
+        items += [("receptive field size", ax.size), ("receptive field stride", ax.stride),
+                  ("receptive field start", ax.start)]
+    items += [("params", out.params), ("buffers", out.buffers), ("MACs", out.macs),
+              ("other ops", out.other_ops)]
+    for w in out.work:
+        items += [("work", v) for v in w]
+    for what, v in items:
+        if is_num(v) and v.bit_length() < _SAFE_BITS:
+            continue
+        b = log10_bound(v, ls)
+        numeric = is_num(v) or bool(getattr(v, "is_Number", False))
+        limit = MAX_RESULT_LOG10 if numeric else MAX_SYMBOLIC_LOG10
+        if b > limit:
+            size = f"about 10**{math.ceil(b)}" if math.isfinite(b) else "unbounded"
+            if numeric:
+                msg = (f"the {what} would be {size}, more than the 10**{limit} cnncalc keeps "
+                       "numbers below (so totals convert to floats and print)")
+            else:
+                msg = (f"the {what} would be {size} at the largest bindings (every size "
+                       f"10**{round(ls)}), more than the 10**{limit} cnncalc keeps formulas "
+                       f"below (so every value prints); {_bind_hint(layer, ins, ctx)}")
+            raise CnnCalcError(msg, kind="limit",
+                               layer=ctx.name, index=ctx.index)

@@ -1,0 +1,283 @@
+"""Expand an architecture into a flat, topologically ordered list of layer nodes.
+
+Blocks are instantiated with their arguments (names inside become ``outer.inner``), repeats are
+unrolled (iteration ``i`` named ``NAME.{start+i}``), unnamed layers are called by their type and
+list index (``relu1``). Inputs may name any layer of the same list, earlier or later, or any
+full name already defined; ``"input"`` is the network (or block) input. Duplicate names,
+unknown names and cycles are errors, as are expansions past the layer and nesting limits.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from pydantic import BaseModel
+
+from ..algebra.arith import Value, is_num, start_clock
+from ..algebra.expr import evaluate, names_in
+from ..envvars import limit as _env_limit
+from ..errors import CnnCalcError
+from ..layers.base import LayerBase, expr_fields
+from .schema import Architecture, BlockRef, Repeat
+
+MAX_LAYERS = _env_limit("CNNCALC_MAX_LAYERS", 10000, 1, 1_000_000)
+MAX_NESTING = 32
+INPUT = "input"
+
+
+@dataclass
+class Node:
+    """One layer instance: full name, its spec, the names it reads, its argument scope."""
+
+    name: str
+    layer: LayerBase
+    env: dict[str, Value]
+    index: int
+    path: list[str | int]
+    refs: list[Any] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+
+    @property
+    def type(self) -> str:
+        return self.layer.type
+
+
+@dataclass
+class _Scope:
+    prefix: str
+    input_ref: Any
+    local_out: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Ref:
+    scope: _Scope
+    name: str
+    owner: str
+    index: int
+    path: tuple[str | int, ...]
+
+
+Ref = Union[_Ref, str]
+
+
+class _Expander:
+    def __init__(self, arch: Architecture, env: dict[str, Value]) -> None:
+        self.arch = arch
+        self.env = env
+        self.nodes: list[Node] = []
+        self.full_out: dict[str, str] = {}
+        self.stack: list[str] = []
+
+    def _join(self, prefix: str, local: str) -> str:
+        return f"{prefix}.{local}" if prefix else local
+
+    def expand(self, items: list[Any], scope: _Scope, env: dict[str, Value],
+               path: list[str | int], depth: int) -> str:
+        if depth > MAX_NESTING:
+            raise CnnCalcError(f"blocks and repeats nested deeper than {MAX_NESTING}", path=path)
+        local_names: list[str] = []
+        seen: set[str] = set()
+        for idx, item in enumerate(items):
+            local = item.name or f"{item.type}{idx}"
+            if local == INPUT:
+                raise CnnCalcError('"input" is reserved for the network input; rename the layer',
+                                   layer=local, index=idx, path=[*path, idx])
+            if local in seen:
+                raise CnnCalcError(f"the name {self._join(scope.prefix, local)!r} is given twice; "
+                                   "names must be unique", layer=self._join(scope.prefix, local),
+                                   index=idx, path=[*path, idx])
+            local_names.append(local)
+            seen.add(local)
+        prev: Ref = scope.input_ref
+        out = ""
+        for idx, item in enumerate(items):
+            local = local_names[idx]
+            full = self._join(scope.prefix, local)
+            ipath = [*path, idx]
+            refs: list[Ref] = ([_Ref(scope, n, full, idx, tuple(ipath)) for n in item.inputs]
+                               if item.inputs else [prev])
+            if isinstance(item, BlockRef):
+                out = self._block(item, full, refs, env, ipath, depth, index=idx)
+            elif isinstance(item, Repeat):
+                out = self._repeat(item, full, refs, env, ipath, depth, index=idx)
+            else:
+                if len(self.nodes) >= MAX_LAYERS:
+                    raise CnnCalcError(f"more than {MAX_LAYERS} layers after expanding blocks and "
+                                       "repeats (set CNNCALC_MAX_LAYERS to raise the limit)",
+                                       path=ipath, kind="limit")
+                if full in self.full_out:
+                    raise CnnCalcError(f"the name {full!r} is given twice; names must be unique",
+                                       layer=full, index=len(self.nodes), path=ipath)
+                self.nodes.append(Node(full, item, env, len(self.nodes), ipath, refs))
+                out = full
+            scope.local_out[local] = out
+            self.full_out[full] = out
+            prev = out
+        return out
+
+    def _single_input(self, refs: list[Ref], what: str, full: str, path: list[str | int],
+                      index: int | None) -> Ref:
+        if len(refs) != 1:
+            raise CnnCalcError(f"a {what} takes exactly one input, got {len(refs)}", layer=full,
+                               index=index, path=path)
+        return refs[0]
+
+    def _block(self, item: BlockRef, full: str, refs: list[Ref], env: dict[str, Value],
+               path: list[str | int], depth: int, prefix: str | None = None,
+               index: int | None = None) -> str:
+        blk = self.arch.blocks.get(item.block)
+        if blk is None:
+            known = ", ".join(sorted(self.arch.blocks)) or "none defined"
+            raise CnnCalcError(f"unknown block {item.block!r} (blocks: {known})", layer=full,
+                               index=index, path=path)
+        if item.block in self.stack:
+            chain = " -> ".join([*self.stack, item.block])
+            raise CnnCalcError(f"block {item.block!r} instantiates itself ({chain})",
+                               layer=full, index=index, path=path)
+        missing = [a for a in blk.args if a not in item.args]
+        extra = [a for a in item.args if a not in blk.args]
+        if missing or extra:
+            raise CnnCalcError(f"block {item.block!r} takes args {blk.args}; "
+                               + (f"missing {missing}" if missing else f"unknown {extra}"),
+                               layer=full, index=index, path=path)
+        new_env = dict(self.env)
+        for a, v in item.args.items():
+            try:
+                new_env[a] = evaluate(v, env)
+            except CnnCalcError as e:
+                raise CnnCalcError(f"argument {a!r}: {e.message}", layer=full, index=index,
+                                   path=path) from None
+        src = self._single_input(refs, "block", full, path, index)
+        self.stack.append(item.block)
+        sub = _Scope(prefix if prefix is not None else full, src)
+        out = self.expand(list(blk.layers), sub, new_env, ["blocks", item.block, "layers"],
+                          depth + 1)
+        self.stack.pop()
+        return out
+
+    def _repeat(self, item: Repeat, full: str, refs: list[Ref], env: dict[str, Value],
+                path: list[str | int], depth: int, index: int | None = None) -> str:
+        try:
+            times = evaluate(item.times, env)
+        except CnnCalcError as e:
+            raise CnnCalcError(f"times: {e.message}", layer=full, index=index, path=path) from None
+        if not is_num(times):
+            raise CnnCalcError(f"times must be a number, got {times}; bind the sizes it uses",
+                               layer=full, index=index, path=path)
+        if times < 1:
+            raise CnnCalcError(f"times must be at least 1, got {times}", layer=full,
+                               index=index, path=path)
+        if times > MAX_LAYERS:
+            raise CnnCalcError(f"times {times} is more than the {MAX_LAYERS} layers allowed "
+                               "(set CNNCALC_MAX_LAYERS to raise the limit)", layer=full,
+                               index=index, path=path, kind="limit")
+        cur: Ref = self._single_input(refs, "repeat", full, path, index)
+        body = list(item.body)
+        only_block = body[0] if len(body) == 1 and isinstance(body[0], BlockRef) \
+            and body[0].name is None else None
+        out = ""
+        for i in range(int(times)):
+            prefix = f"{full}.{item.start + i}"
+            if only_block is not None:
+                out = self._block(only_block, prefix, [cur], env, [*path, "body", 0], depth + 1,
+                                  prefix=prefix)
+            else:
+                out = self.expand(body, _Scope(prefix, cur), env, [*path, "body"], depth + 1)
+            self.full_out[prefix] = out
+            cur = out
+        return out
+
+    def resolve(self, ref: Ref, seen: int = 0) -> str:
+        if isinstance(ref, str):
+            return ref
+        if seen > MAX_NESTING * 4:
+            raise CnnCalcError("inputs refer to each other in a loop", layer=ref.owner)
+        if ref.name == INPUT:
+            return self.resolve(ref.scope.input_ref, seen + 1)
+        if ref.name in ref.scope.local_out:
+            return ref.scope.local_out[ref.name]
+        full = self._join(ref.scope.prefix, ref.name)
+        if full in self.full_out:
+            return self.full_out[full]
+        if ref.name in self.full_out:
+            return self.full_out[ref.name]
+        known = sorted(ref.scope.local_out)
+        raise CnnCalcError(f"unknown input {ref.name!r}; known names here: "
+                           f"{', '.join(['input', *known][:20])}", layer=ref.owner,
+                           index=ref.index, path=[*ref.path, "inputs"])
+
+
+def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
+    """The layer nodes of ``arch`` in a topological order (list order where it is free)."""
+    start_clock()  # the symbolic budget of this analysis starts now
+    ex = _Expander(arch, env)
+    ex.expand(list(arch.layers), _Scope("", INPUT), env, ["layers"], 0)
+    by_name = {n.name: n for n in ex.nodes}
+    for n in ex.nodes:
+        n.inputs = [ex.resolve(r) for r in n.refs]
+        if n.name in n.inputs:
+            raise CnnCalcError("a layer cannot read its own output (cycle)", layer=n.name,
+                               index=n.index, path=n.path)
+    return _toposort(ex.nodes, by_name)
+
+
+def _toposort(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
+    indeg = {n.name: 0 for n in nodes}
+    users: dict[str, list[str]] = {n.name: [] for n in nodes}
+    for n in nodes:
+        for i in set(n.inputs):
+            if i != INPUT:
+                indeg[n.name] += 1
+                users[i].append(n.name)
+    heap = [(n.index, n.name) for n in nodes if indeg[n.name] == 0]
+    heapq.heapify(heap)
+    order: list[Node] = []
+    while heap:
+        _, name = heapq.heappop(heap)
+        order.append(by_name[name])
+        for u in users[name]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(heap, (by_name[u].index, u))
+    if len(order) != len(nodes):
+        stuck = [n for n in nodes if indeg[n.name] > 0]
+        names = ", ".join(n.name for n in stuck[:8])
+        raise CnnCalcError(f"the inputs form a cycle through: {names}", layer=stuck[0].name,
+                           index=stuck[0].index, path=stuck[0].path)
+    return order
+
+
+def symbols(arch: Architecture) -> list[str]:
+    """The free size names an architecture uses (input shape and layer fields; block arguments
+    are not free)."""
+    found: set[str] = set()
+    for v in arch.input.shape:
+        found |= names_in(v)
+
+    def walk(obj: Any, args: frozenset[str]) -> Iterator[str]:
+        if isinstance(obj, BaseModel):
+            for fname in expr_fields(type(obj)):
+                yield from walk(getattr(obj, fname), args)
+            if isinstance(obj, Repeat):
+                for sub in obj.body:
+                    yield from walk(sub, args)
+        elif isinstance(obj, str):
+            if obj not in ("same", "valid"):
+                yield from (n for n in names_in(obj) if n not in args)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                yield from walk(v, args)
+        elif isinstance(obj, list):
+            for v in obj:
+                yield from walk(v, args)
+
+    for item in arch.layers:
+        found.update(walk(item, frozenset()))
+    for blk in arch.blocks.values():
+        for item in blk.layers:
+            found.update(walk(item, frozenset(blk.args)))
+    return sorted(found)

@@ -1,0 +1,262 @@
+"""Receptive fields measured by autograd, for :func:`cnncalc.validate` with ``rf=True``.
+
+The probe is a copy of the network in float64 with every activation and normalisation made the
+identity, max-pools made window sums, weights positive and biases zero, so that a gradient is
+non-zero exactly where an output can see. One central output (and its neighbour along each
+axis, in other batch samples) is back-propagated to an all-ones input: the extent of the
+non-zero gradient is the field's ``size``, the shift between neighbours its ``stride``, and the
+first pixel minus ``index * stride`` its ``start``. Layers whose field is the whole input,
+fractional (after upsampling or a transposed convolution), a union of different strides, or
+clipped by the border at these sizes are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..algebra.arith import as_int, is_num
+from ..core.analysis import Analysis, jsonable
+from ..core.graph import INPUT, expand
+from ..layers import (
+    GELU,
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    BatchNorm,
+    ConvTranspose,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    GroupNorm,
+    Hardswish,
+    LayerBase,
+    LayerNorm,
+    LeakyReLU,
+    Linear,
+    MaxPool,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+    Upsample,
+)
+from ..progress import Progress
+from .build import build
+from .builders import ExplicitPadding, as_ints
+from .vreport import LayerCheck, Mismatch, RFCheck
+
+LINEARISED: tuple[type[LayerBase], ...] = (
+    ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, BatchNorm, LayerNorm,
+    GroupNorm, Dropout)
+"""Layers the probe replaces by ``nn.Identity``."""
+_WHOLE = (GlobalAvgPool, AdaptiveAvgPool, AdaptiveMaxPool, Linear, Flatten)
+_FRACTIONAL = (Upsample, ConvTranspose)
+
+
+def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
+    """Layers not to probe, with the reason."""
+    skip: dict[str, str] = {}
+    merged = {n.layer for n in an.notes if n.kind == "warn" and "strides" in n.text}
+    rank = len(an.input_shape)
+    shapes = {INPUT: tuple(an.input_shape), **{r.name: tuple(r.output_shape)
+                                               for r in an.layers}}
+    for r in an.layers:
+        inherited = next((skip[i] for i in r.inputs if i in skip), None)
+        fld = r.receptive_field
+        layer = layers[r.name]
+        if isinstance(layer, _WHOLE):
+            skip[r.name] = "the field is the whole input (by convention)"
+        elif inherited:
+            skip[r.name] = inherited
+        elif len(r.inputs) > 1 and any(shapes[i][2:] != tuple(r.output_shape)[2:]
+                                       for i in r.inputs):
+            skip[r.name] = "a merge that broadcasts or concatenates along a spatial " \
+                           "axis: positions do not line up (the union is a convention)"
+        elif isinstance(layer, _FRACTIONAL) or not all(
+                is_num(v) for v in (*fld.size, *fld.stride, *fld.start)):
+            skip[r.name] = "after upsampling or a transposed convolution the field is " \
+                           "fractional"
+        elif r.name in merged:
+            skip[r.name] = "a union of fields of different strides (by convention)"
+        elif len(r.output_shape) != rank:
+            skip[r.name] = "the output has other axes than the input"
+    return skip
+
+
+def probe_fields(torch: Any, an: Analysis, dev: Any, checks: list[LayerCheck],
+                 bar: Progress) -> tuple[list[Mismatch], list[str]]:
+    """Measure the receptive field of every layer of ``an`` on ``dev``, setting each check's
+    ``rf``; returns the mismatches and the notes (skips, counted by reason)."""
+    layers = {n.name: n.layer for n in expand(an.arch, dict(an.bindings))}
+    skip = _skips(an, layers)
+    ext = list(as_ints(an.input_shape[2:]))
+    nd = len(ext)
+    by_name = {c.name: c for c in checks}
+    positions: dict[str, list[tuple[int, ...]]] = {}
+    mismatches: list[Mismatch] = []
+    for r in an.layers:
+        fld = r.receptive_field
+        pred = {"size": [jsonable(v) for v in fld.size],
+                "stride": [jsonable(v) for v in fld.stride],
+                "start": [jsonable(v) for v in fld.start]}
+        if r.name in skip:
+            by_name[r.name].rf = RFCheck("skipped", pred, reason=skip[r.name])
+            continue
+        pos = _probe_positions(ext, list(as_ints(r.output_shape[2:])),
+                               list(as_ints(fld.size)), list(as_ints(fld.stride)),
+                               list(as_ints(fld.start)))
+        if pos is None:
+            by_name[r.name].rf = RFCheck(
+                "skipped", pred, reason="the field is clipped by the border at these "
+                "sizes; validate at larger sizes to measure it")
+            continue
+        positions[r.name] = pos
+        by_name[r.name].rf = RFCheck("match", pred)
+    if positions:
+        probe = _rf_network(torch, build(an), layers, dev)
+        outs: dict[str, Any] = {}
+        hooks = [probe.layer(n).register_forward_hook(
+            lambda m, a, o, n=n: outs.__setitem__(n, o)) for n in positions]
+        x = torch.ones((nd + 1, as_int(an.input_shape[1]), *ext), dtype=torch.float64,
+                       device=dev, requires_grad=True)
+        try:
+            with torch.enable_grad():
+                probe(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        for name, pos in positions.items():
+            out = outs.pop(name)
+            go = torch.zeros_like(out)
+            for b, p in enumerate(pos):
+                go[(b, slice(None), *p)] = 1.0
+            (g,) = torch.autograd.grad(out, x, go, retain_graph=True)
+            check = by_name[name].rf
+            assert check is not None
+            check.measured = _measure(g, pos)
+            del g, go, out
+            bad = {k: (check.predicted[k], check.measured[k]) for k in check.measured
+                   if any(m is not None and m != p for p, m in
+                          zip(check.predicted[k], check.measured[k], strict=True))}
+            if bad:
+                check.status = "mismatch"
+                mismatches.append(Mismatch(name, "receptive field",
+                                           {k: v[0] for k, v in bad.items()},
+                                           {k: v[1] for k, v in bad.items()}))
+            bar.advance(label=f"{an.name}: receptive fields")
+        del outs, x, probe
+    skipped: dict[str, int] = {}
+    for c in checks:
+        if c.rf is not None and c.rf.status == "skipped":
+            skipped[c.rf.reason] = skipped.get(c.rf.reason, 0) + 1
+    notes = [f"receptive field not measured for {n} layer{'s' if n != 1 else ''}: {reason}"
+             for reason, n in skipped.items()]
+    return mismatches, notes
+
+
+def _probe_positions(ext: list[int], out: list[int], size: list[int], stride: list[int],
+                     start: list[int]) -> list[tuple[int, ...]] | None:
+    """Output positions to back-propagate: a central one (sample 0) and its neighbour along
+    each axis (sample 1 + axis), all with predicted fields inside the input; None if clipped."""
+    centre: list[int] = []
+    near: list[int] = []
+    for n, o, k, s, a in zip(ext, out, size, stride, start, strict=True):
+        def fits(i: int, n: int = n, k: int = k, s: int = s, a: int = a) -> bool:
+            return a + i * s >= 0 and a + i * s + k <= n
+        c = min(max(((n - k) // 2 - a) // s, 0), o - 1)
+        if not fits(c):
+            return None
+        nb = c + 1 if c + 1 < o and fits(c + 1) else c - 1 if c >= 1 and fits(c - 1) else c
+        if o >= 2 and nb == c:
+            return None
+        centre.append(c)
+        near.append(nb)
+    pos = [tuple(centre)]
+    for ax in range(len(ext)):
+        p = list(centre)
+        p[ax] = near[ax]
+        pos.append(tuple(p))
+    return pos
+
+
+def _measure(g: Any, pos: list[tuple[int, ...]]) -> dict[str, list[int | None]]:
+    """Size, stride and start per axis from the input gradients of the probed outputs."""
+    nd = len(pos[0])
+    nz = (g != 0).any(dim=1)  # (samples, *spatial)
+
+    def span(b: int, ax: int) -> tuple[int, int]:
+        prof = nz[b]
+        dims = [d for d in range(nd) if d != ax]
+        if dims:
+            prof = prof.any(dim=tuple(dims)) if len(dims) > 1 else prof.any(dim=dims[0])
+        idx = prof.nonzero().flatten().tolist()
+        return (idx[0], idx[-1]) if idx else (-1, -2)
+
+    size: list[int | None] = []
+    stride: list[int | None] = []
+    start: list[int | None] = []
+    for ax in range(nd):
+        first, last = span(0, ax)
+        size.append(last - first + 1)
+        step = pos[1 + ax][ax] - pos[0][ax]
+        s: int | None = None
+        if step:
+            s = (span(1 + ax, ax)[0] - first) // step
+        stride.append(s)
+        start.append(first - pos[0][ax] * (s if s is not None else 0)
+                     if s is not None or pos[0][ax] == 0 else None)
+    return {"size": size, "stride": stride, "start": start}
+
+
+def _rf_network(torch: Any, net: Any, layers: dict[str, LayerBase], dev: Any) -> Any:
+    """The probe: float64, activations and normalisations the identity, max-pools window sums,
+    weights positive (1 / fan-in), biases zero."""
+    for name, layer in layers.items():
+        if isinstance(layer, LINEARISED):
+            net.replace(name, torch.nn.Identity())
+        elif isinstance(layer, MaxPool):
+            net.replace(name, _window_sum(torch, net.layer(name)))
+    net = net.to(device=dev, dtype=torch.float64)
+    with torch.no_grad():
+        for pname, p in net.named_parameters():
+            if p.dim() >= 2:
+                p.fill_(1.0 / max(p[0].numel(), 1))
+            else:
+                p.fill_(0.0 if pname.endswith("bias") else 1.0)
+    return net
+
+
+def _window_sum(torch: Any, pool: Any) -> Any:
+    """A module with the windows of max-pool ``pool`` (kernel, stride, padding, dilation,
+    ceil_mode, explicit padding) that sums them: a depthwise convolution with ones."""
+    functional = torch.nn.functional
+
+    class WindowSum(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool = pool
+
+        def forward(self, x: Any) -> Any:
+            with torch.no_grad():
+                out = self.pool(x.detach()).shape[2:]
+            nd = x.dim() - 2
+            if isinstance(self.pool, ExplicitPadding):
+                x = functional.pad(x, self.pool.explicit_padding)
+
+            def per_axis(v: Any) -> tuple[int, ...]:
+                return tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * nd
+            k, s = per_axis(self.pool.kernel_size), per_axis(self.pool.stride)
+            p, d = per_axis(self.pool.padding), per_axis(self.pool.dilation)
+            pads: list[int] = []
+            for i in reversed(range(nd)):
+                need = (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1
+                extra = max(0, need - (x.shape[2 + i] + 2 * p[i]))
+                pads += [p[i], p[i] + extra]
+            x = functional.pad(x, pads)
+            c = x.shape[1]
+            w = torch.ones((c, 1, *k), dtype=x.dtype, device=x.device)
+            conv = getattr(functional, f"conv{nd}d")
+            y = conv(x, w, None, s, 0, d, c)
+            return y[(slice(None), slice(None), *(slice(0, o) for o in out))]
+    return WindowSum()
