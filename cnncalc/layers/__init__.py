@@ -5,16 +5,21 @@ A new layer type is a class in one of these modules (or a new one), listed in
 """
 
 from .activation import (
+    ELU,
     GELU,
     Dropout,
+    Hardsigmoid,
     Hardswish,
     Identity,
     LeakyReLU,
+    Mish,
+    PReLU,
     ReLU,
     ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
@@ -23,16 +28,17 @@ from .dense import Flatten, Linear
 from .merge import Add, Concat, Mul
 from .norm import BatchNorm, GroupNorm, LayerNorm
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
+from .reduce import Amax, Mean, Sum
 from .resize import Pad, Upsample
 
 LAYER_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, SeparableConv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool,
     GlobalAvgPool, Linear, Flatten, BatchNorm, LayerNorm, GroupNorm, Dropout, Identity, ReLU,
-    ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, Add, Mul, Concat, Upsample,
-    Pad,
+    ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Hardsigmoid, ELU, Mish, Softplus,
+    PReLU, Softmax, Add, Mul, Concat, Upsample, Pad, Mean, Sum, Amax,
 )
 """Every concrete layer class, in the order of docs/schema.md's layer types (convolutions, pooling,
-dense, normalisation, element-wise, merges, resizing)."""
+dense, normalisation, element-wise, merges, resizing, reductions)."""
 
 __all__ = ["LAYER_CLASSES", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
     c.__name__ for c in LAYER_CLASSES]

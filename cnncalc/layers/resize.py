@@ -1,4 +1,5 @@
-"""``upsample`` (nearest or (bi/tri)linear, by ``scale_factor`` or ``size``) and ``pad`` (zeros).
+"""``upsample`` (nearest or (bi/tri)linear, by ``scale_factor`` or ``size``) and ``pad`` (zeros,
+reflection or replication of the border).
 
 No params, no MACs. ``other_ops``: nearest copies (0); linear modes read ``2**d`` neighbours per
 output element and weight them (``2**d`` multiply-adds counted as ops).
@@ -12,6 +13,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from ..algebra.arith import norm, prod, ratio
+from ..algebra.printing import pretty
 from .base import (
     Axes,
     Ctx,
@@ -76,11 +78,17 @@ class Upsample(LayerBase):
 
 
 class Pad(LayerBase):
-    """Zero padding of the spatial axes (``F.pad``): same forms as a conv's ``padding`` except
-    ``"same"``/``"valid"``."""
+    """Padding of the spatial axes (``F.pad``): same forms as a conv's ``padding`` except
+    ``"same"``/``"valid"``. ``mode`` is PyTorch's: ``"constant"`` (zeros), ``"reflect"`` (the
+    border mirrored, without repeating it; each width must be less than the input length
+    along its axis) or ``"replicate"`` (the border pixel repeated). Shape, counts and receptive
+    field are the same in every mode: the field is that of the interior positions, the
+    affine rule of zero padding; a position in a reflected or replicated border reads real
+    pixels near the edge instead of zeros (a field clipped by the border, as with zeros)."""
 
     type: Literal["pad"]
     padding: Padding
+    mode: Literal["constant", "reflect", "replicate"] = "constant"
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
@@ -88,6 +96,13 @@ class Pad(LayerBase):
         if isinstance(self.padding, str) and self.padding in ("same", "valid"):
             raise ctx.error("pad takes explicit sizes, not 'same' or 'valid'")
         pads = resolve_padding(self.padding, nd, (1,) * nd, (1,) * nd, t.spatial, ctx)
+        if self.mode == "reflect":  # PyTorch: each width < the input length along its axis
+            for i, (n, pair) in enumerate(zip(t.spatial, pads, strict=True)):
+                for p in dict.fromkeys(pair):  # one condition when both sides agree
+                    what = f"reflect padding {pretty(p)}"
+                    where = f"the input length {pretty(n)} along spatial axis {i}"
+                    ctx.check_ge(norm(n - 1), p, f"{what} < {where}",
+                                 f"{what} must be less than {where}".format)
         out = tuple(norm(n + pb + pa) for n, (pb, pa) in zip(t.spatial, pads, strict=True))
         rfs: list[RFAxis | None] = []
         for i in range(nd):

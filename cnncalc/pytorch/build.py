@@ -6,6 +6,12 @@ layer's module comes from its class's builder (:mod:`cnncalc.pytorch.builders`);
 from cnncalc's own analysis of the same architecture under the same bindings, which must bind
 every size. The root module runs the layers in topological order, frees each output after its
 last reader, and names the layer when a module raises (:class:`LayerFailure`).
+
+A layer whose name is a prefix of another's (``bn1`` and ``bn1.act``, timm's
+``BatchNormAct2d``) holds that layer's module as a child, as in PyTorch, so module paths and
+``state_dict`` keys stay the layer names. The root still runs every layer itself (a module
+never runs the layers nested in it), and ``layer_parameters(name)`` gives a layer's own
+parameters, without the nested layers'.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ def to_torch(arch: Any, bindings: Mapping[str, int] | None = None) -> nn.Module:
     """The architecture as an ``nn.Module`` in eval mode, every size bound by ``bindings``.
 
     ``arch`` is anything :func:`cnncalc.load` reads (a zoo name, a dict, JSON, a path). Module
-    names equal layer names (``layer1.0.conv1``); the root runs the layers in topological
-    order, has ``layer_names``, ``layer(name)`` and ``replace(name, module)``, and raises
+    names equal layer names (``layer1.0.conv1``; ``bn1.act`` is a child of layer ``bn1``'s
+    module); the root runs the layers in topological order, has ``layer_names``,
+    ``layer(name)``, ``layer_parameters(name)`` and ``replace(name, module)``, and raises
     :class:`LayerFailure` naming the layer when one fails. Weights are PyTorch's default
     initialisation. Needs torch; without it the error says how to install it.
     """
@@ -58,6 +65,7 @@ def build(an: Analysis) -> nn.Module:
         shapes[r.name] = as_ints(r.output_shape)
     extent = tuple(an.input_shape[2:])
     net = Network()
+    tree = _Tree(net)
     plan = []
     for node in expand(an.arch, dict(an.bindings)):
         ctx = Ctx(node.env, node.name, node.index, extent, [])
@@ -69,9 +77,9 @@ def build(an: Analysis) -> nn.Module:
         except (RuntimeError, ValueError, TypeError) as e:
             raise CnnCalcError(f"torch cannot build this layer: {e}", layer=node.name,
                                index=node.index, kind="torch") from None
-        _attach(net, node.name, module)
+        tree.attach(node.name, module)
         plan.append((node.name, tuple(node.inputs), module))
-    net.set_plan(plan)
+    net.set_plan(plan, tree.foreign)
     net.eval()
     return net
 
@@ -93,26 +101,71 @@ def _register(node: Any, part: str, module: Any, name: str) -> None:
                            layer=name) from None
 
 
-def _attach(root: Any, name: str, module: Any) -> None:
-    torch_nn = load_torch().nn
-    parts = name.split(".")
-    node = root
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        child = node._modules.get(part)
-        if last:
-            if child is not None:
-                raise CnnCalcError(f"the name {name!r} is also the prefix of another layer's "
-                                   "name; torch cannot nest a module under a layer", layer=name)
-            _register(node, part, module, name)
+class _Tree:
+    """Places each layer's module at its dotted name under the root. Path parts that name no
+    layer are plain ``nn.Module`` containers; a layer whose name is a prefix of others' holds
+    them (their modules or containers) as children besides its own submodules. ``foreign``
+    keeps, per layer, the names of those children (its own parameters leave them out)."""
+
+    def __init__(self, root: Any) -> None:
+        self.nn = load_torch().nn
+        self.root = root
+        self.placed: dict[int, str] = {id(root): ""}  # our modules -> their name
+        self.layers: set[str] = set()
+        self.foreign: dict[str, list[str]] = {}
+
+    def _host(self, node: Any, path: str, part: str, name: str) -> None:
+        """Check that ``part`` can be a child of ``node`` (at ``path``) holding layer
+        ``name``: a layer's module must not have a submodule of that name already, nor run its
+        children itself (a ``Sequential`` would run the nested layer too)."""
+        if path not in self.layers:
             return
-        if child is None:
-            child = torch_nn.Module()
-            _register(node, part, child, name)
-        elif type(child) is not torch_nn.Module:
-            raise CnnCalcError(f"the layer {'.'.join(parts[:i + 1])!r} is also used as a prefix "
-                               f"of {name!r}", layer=name)
-        node = child
+        if part in node._modules:
+            raise CnnCalcError(f"the torch module of layer {path!r} has a submodule {part!r} "
+                               f"of its own, so layer {name!r} cannot be placed at that name",
+                               layer=name)
+        if isinstance(node, (self.nn.Sequential, self.nn.ModuleList, self.nn.ModuleDict)):
+            raise CnnCalcError(f"the torch module of layer {path!r} is a "
+                               f"{type(node).__name__}, which would run layer {name!r} nested "
+                               "in it; rename one of the two layers", layer=name)
+        self.foreign.setdefault(path, []).append(part)
+
+    def attach(self, name: str, module: Any) -> None:
+        parts = name.split(".")
+        node, path = self.root, ""
+        for part in parts[:-1]:
+            child = node._modules.get(part)
+            here = f"{path}.{part}" if path else part
+            if child is None:
+                self._host(node, path, part, name)
+                child = self.nn.Module()
+                _register(node, part, child, name)
+                self.placed[id(child)] = here
+            elif id(child) not in self.placed:
+                raise CnnCalcError(f"the torch module of layer {path!r} has a submodule "
+                                   f"{part!r} of its own, so layer {name!r} cannot be placed "
+                                   "under it", layer=name)
+            node, path = child, here
+        last = parts[-1]
+        old = node._modules.get(last)
+        if old is None:
+            self._host(node, path, last, name)
+            _register(node, part=last, module=module, name=name)
+        elif id(old) not in self.placed or self.placed[id(old)] in self.layers:
+            # a submodule of a layer's module (another layer cannot be: names are unique)
+            raise CnnCalcError(f"the torch module of layer {path!r} has a submodule {last!r} "
+                               f"of its own, so layer {name!r} cannot be placed at that name",
+                               layer=name)
+        else:
+            # A container made for layers listed earlier (``bn1.act`` before ``bn1``): this
+            # layer's module takes its place and holds its children.
+            self.layers.add(name)
+            for part, child in old._modules.items():
+                self._host(module, name, part, f"{name}.{part}")
+                _register(module, part, child, name)
+            node._modules[last] = module
+        self.placed[id(module)] = name
+        self.layers.add(name)
 
 
 def _network_class() -> Any:
@@ -124,12 +177,14 @@ def _network_class() -> Any:
         An exception raised by a layer's module comes out as :class:`LayerFailure` naming it.
         """
 
-        def set_plan(self, plan: list[tuple[str, tuple[str, ...], Any]]) -> None:
+        def set_plan(self, plan: list[tuple[str, tuple[str, ...], Any]],
+                     foreign: dict[str, list[str]]) -> None:
             last: dict[str, int] = {}
             for i, (_, ins, _) in enumerate(plan):
                 for n in ins:
                     last[n] = i
             object.__setattr__(self, "_plan", plan)
+            object.__setattr__(self, "_foreign", foreign)
             object.__setattr__(self, "_free", [
                 [n for n in set(ins) if last[n] == i] for i, (_, ins, _) in enumerate(plan)])
 
@@ -145,14 +200,32 @@ def _network_class() -> Any:
                     return module
             raise KeyError(name)
 
+        def layer_parameters(self, name: str) -> list[Any]:
+            """The parameters of layer ``name``'s module, without those of the layers nested
+            in it (``bn1.act`` in ``bn1``)."""
+            module = self.layer(name)
+            skip = set(self._foreign.get(name, ()))
+            seen: dict[int, Any] = {id(p): p for p in module.parameters(recurse=False)}
+            for part, child in module.named_children():
+                if part not in skip:
+                    seen.update((id(p), p) for p in child.parameters())
+            return list(seen.values())
+
         def replace(self, name: str, module: Any) -> None:
-            """Swap the module of layer ``name`` (same place in the module tree and the plan)."""
+            """Swap the module of layer ``name`` (same place in the module tree and the plan);
+            the layers nested in the old module move to the new one."""
             parts = name.split(".")
             node = self
             for part in parts[:-1]:
                 node = node._modules[part]
             if parts[-1] not in node._modules:
                 raise KeyError(name)
+            old = node._modules[parts[-1]]
+            for part in self._foreign.get(name, ()):
+                if part in module._modules:
+                    raise ValueError(f"the new module of layer {name!r} has a submodule "
+                                     f"{part!r}, the name of a layer nested in it")
+                module._modules[part] = old._modules[part]
             node._modules[parts[-1]] = module
             self._plan[:] = [(n, ins, module if n == name else m) for n, ins, m in self._plan]
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..algebra.arith import Value, as_int
 from ..errors import CnnCalcError
 from ..layers import (
+    ELU,
     GELU,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
     Add,
+    Amax,
     AvgPool,
     BatchNorm,
     Concat,
@@ -30,6 +32,7 @@ from ..layers import (
     Flatten,
     GlobalAvgPool,
     GroupNorm,
+    Hardsigmoid,
     Hardswish,
     Identity,
     LayerBase,
@@ -37,18 +40,24 @@ from ..layers import (
     LeakyReLU,
     Linear,
     MaxPool,
+    Mean,
+    Mish,
     Mul,
     Pad,
+    PReLU,
     ReLU,
     ReLU6,
     SeparableConv,
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
+    Sum,
     Tanh,
     Upsample,
 )
 from ..layers.base import resolve_padding
+from ..layers.reduce import Reduction
 from .device import load_torch
 
 if TYPE_CHECKING:
@@ -260,7 +269,7 @@ def _dropout(layer: Dropout, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Modul
 
 _SIMPLE: dict[type[LayerBase], str] = {
     Identity: "Identity", ReLU: "ReLU", ReLU6: "ReLU6", SiLU: "SiLU", Sigmoid: "Sigmoid",
-    Tanh: "Tanh", Hardswish: "Hardswish"}
+    Tanh: "Tanh", Hardswish: "Hardswish", Hardsigmoid: "Hardsigmoid", Mish: "Mish"}
 """Layer classes without fields of their own, and their ``torch.nn`` class."""
 
 
@@ -277,6 +286,21 @@ def _leaky(layer: LeakyReLU, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Modul
 @builds(GELU)
 def _gelu(layer: GELU, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
     return _nn().GELU(layer.approximate)
+
+
+@builds(ELU)
+def _elu(layer: ELU, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
+    return _nn().ELU(layer.alpha)
+
+
+@builds(Softplus)
+def _softplus(layer: Softplus, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
+    return _nn().Softplus(layer.beta, layer.threshold)
+
+
+@builds(PReLU)
+def _prelu(layer: PReLU, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
+    return _nn().PReLU(as_int(ctx.val(layer.num_parameters, "num_parameters")), layer.init)
 
 
 @builds(Softmax)
@@ -336,13 +360,39 @@ def _pad(layer: Pad, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
     pads = tuple((as_int(a), as_int(b)) for a, b in resolve_padding(
         layer.padding, nd, (1,) * nd, (1,) * nd, ins[0][2:], ctx))
     flat = flat_pad(pads)
+    mode = layer.mode
 
-    class ZeroPad(torch_nn.Module):
-        """Zero padding of the spatial axes."""
+    class Pad(torch_nn.Module):
+        """Padding of the spatial axes (zeros, reflection or replication)."""
 
         def forward(self, x: Any) -> Any:
-            return functional.pad(x, flat)
+            return functional.pad(x, flat, mode=mode)
 
         def extra_repr(self) -> str:
-            return f"padding={pads}"
-    return ZeroPad()
+            return f"padding={pads}" + (f", mode={mode!r}" if mode != "constant" else "")
+    return Pad()
+
+
+def reduce_module(op: str, dims: tuple[int, ...], keepdim: bool) -> nn.Module:
+    """A module computing ``torch.<op>(x, dims, keepdim)`` (``mean``, ``sum`` or ``amax``)."""
+    torch: Any = load_torch()
+    fn = getattr(torch, op)
+
+    class Reduce(torch.nn.Module):
+        """A reduction over the axes ``dims``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.op, self.dims, self.keepdim = op, dims, keepdim
+
+        def forward(self, x: Any) -> Any:
+            return fn(x, self.dims, keepdim=self.keepdim)
+
+        def extra_repr(self) -> str:
+            return f"{self.op}, dim={self.dims}, keepdim={self.keepdim}"
+    return Reduce()
+
+
+@builds(Mean, Sum, Amax)
+def _reduce(layer: Reduction, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
+    return reduce_module(layer.type, layer.axes(len(ins[0]), ctx), layer.keepdim)

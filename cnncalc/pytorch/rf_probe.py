@@ -1,13 +1,13 @@
 """Receptive fields measured by autograd, for :func:`cnncalc.validate` with ``rf=True``.
 
 The probe is a copy of the network in float64 with every activation and normalisation made the
-identity, max-pools made window sums, weights positive and biases zero, so that a gradient is
-non-zero exactly where an output can see. One central output (and its neighbour along each
-axis, in other batch samples) is back-propagated to an all-ones input: the extent of the
-non-zero gradient is the field's ``size``, the shift between neighbours its ``stride``, and the
-first pixel minus ``index * stride`` its ``start``. Layers whose field is the whole input,
-fractional (after upsampling or a transposed convolution), a union of different strides, or
-clipped by the border at these sizes are skipped, with the reason.
+identity, max-pools made window sums (and ``amax`` a sum), weights positive and biases zero, so
+that a gradient is non-zero exactly where an output can see. One central output (and its
+neighbour along each axis, in other batch samples) is back-propagated to an all-ones input: the
+extent of the non-zero gradient is the field's ``size``, the shift between neighbours its
+``stride``, and the first pixel minus ``index * stride`` its ``start``. Layers whose field is
+the whole input, fractional (after upsampling or a transposed convolution), a union of
+different strides, or clipped by the border at these sizes are skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -18,37 +18,44 @@ from ..algebra.arith import as_int, is_num
 from ..core.analysis import Analysis, jsonable
 from ..core.graph import INPUT, expand
 from ..layers import (
+    ELU,
     GELU,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
+    Amax,
     BatchNorm,
     ConvTranspose,
     Dropout,
     Flatten,
     GlobalAvgPool,
     GroupNorm,
+    Hardsigmoid,
     Hardswish,
     LayerBase,
     LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool,
+    Mish,
+    PReLU,
     ReLU,
     ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Tanh,
     Upsample,
 )
+from ..layers.reduce import Reduction
 from ..progress import Progress
 from .build import build
-from .builders import ExplicitPadding, as_ints
+from .builders import ExplicitPadding, as_ints, reduce_module
 from .vreport import LayerCheck, Mismatch, RFCheck
 
 LINEARISED: tuple[type[LayerBase], ...] = (
-    ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Softmax, BatchNorm, LayerNorm,
-    GroupNorm, Dropout)
+    ReLU, ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Hardsigmoid, ELU, Mish,
+    Softplus, PReLU, Softmax, BatchNorm, LayerNorm, GroupNorm, Dropout)
 """Layers the probe replaces by ``nn.Identity``."""
 _WHOLE = (GlobalAvgPool, AdaptiveAvgPool, AdaptiveMaxPool, Linear, Flatten)
 _FRACTIONAL = (Upsample, ConvTranspose)
@@ -65,7 +72,8 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
         inherited = next((skip[i] for i in r.inputs if i in skip), None)
         fld = r.receptive_field
         layer = layers[r.name]
-        if isinstance(layer, _WHOLE):
+        if isinstance(layer, _WHOLE) or (isinstance(layer, Reduction) and layer.reduces_spatial(
+                len(shapes[r.inputs[0]]))):
             skip[r.name] = "the field is the whole input (by convention)"
         elif inherited:
             skip[r.name] = inherited
@@ -211,12 +219,15 @@ def _measure(g: Any, pos: list[tuple[int, ...]]) -> dict[str, list[int | None]]:
 
 def _rf_network(torch: Any, net: Any, layers: dict[str, LayerBase], dev: Any) -> Any:
     """The probe: float64, activations and normalisations the identity, max-pools window sums,
-    weights positive (1 / fan-in), biases zero."""
+    ``amax`` a sum, weights positive (1 / fan-in), biases zero."""
     for name, layer in layers.items():
         if isinstance(layer, LINEARISED):
             net.replace(name, torch.nn.Identity())
         elif isinstance(layer, MaxPool):
             net.replace(name, _window_sum(torch, net.layer(name)))
+        elif isinstance(layer, Amax):  # the gradient of a max reaches only the maximum
+            m = net.layer(name)
+            net.replace(name, reduce_module("sum", m.dims, m.keepdim))
     net = net.to(device=dev, dtype=torch.float64)
     with torch.no_grad():
         for pname, p in net.named_parameters():
@@ -235,7 +246,9 @@ def _window_sum(torch: Any, pool: Any) -> Any:
     class WindowSum(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.pool = pool
+            # not a submodule (it has no parameters): a layer nested in the max-pool's
+            # module may be called "<pool>.pool"
+            object.__setattr__(self, "pool", pool)
 
         def forward(self, x: Any) -> Any:
             with torch.no_grad():

@@ -79,7 +79,8 @@ class Run:
                 for h in hooks:
                     h.remove()
             bar.advance(label=f"{an.name}: counted")
-            checks = self._checks(modules, shapes, counts)
+            params = {n: sum(p.numel() for p in net.layer_parameters(n)) for n in self.names}
+            checks = self._checks(params, shapes, counts)
             report = ValidationReport(
                 name=an.name, bindings={k: as_int(v) for k, v in an.bindings.items()},
                 input_shape=as_ints(an.input_shape),
@@ -119,7 +120,7 @@ class Run:
             shapes[name] = tuple(out.shape)
         return hook
 
-    def _checks(self, modules: dict[str, Any], shapes: dict[str, tuple[int, ...]],
+    def _checks(self, params: dict[str, int], shapes: dict[str, tuple[int, ...]],
                 counts: dict[str, Any]) -> list[LayerCheck]:
         checks = []
         for r in self.an.layers:
@@ -129,7 +130,7 @@ class Run:
                 predicted_shape=as_ints(r.output_shape),
                 real_shape=shapes.get(r.name),
                 predicted_params=as_int(r.params),
-                real_params=sum(p.numel() for p in modules[r.name].parameters()),
+                real_params=params[r.name],
                 predicted_macs=as_int(r.macs),
                 real_macs=(sum(counts.get(f"Network.{r.name}", {}).values()) // 2
                            if ran and counts else None))

@@ -130,7 +130,9 @@ def test_lone_surrogate_in_json_text_is_a_clean_error() -> None:
 # --- item 9: NaN and Infinity in float fields -------------------------------------------------
 
 FLOAT_FIELDS = [("leaky_relu", "negative_slope"), ("batch_norm", "eps"),
-                ("batch_norm", "momentum"), ("layer_norm", "eps"), ("dropout", "p")]
+                ("batch_norm", "momentum"), ("layer_norm", "eps"), ("dropout", "p"),
+                ("elu", "alpha"), ("softplus", "beta"), ("softplus", "threshold"),
+                ("prelu", "init")]
 
 
 @pytest.mark.parametrize(("layer", "field"), FLOAT_FIELDS)

@@ -60,7 +60,7 @@ def test_no_server_errors(case: Any) -> None:
 
 
 JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
-                      st.floats(allow_nan=False), st.text(max_size=30))
+                      st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
 JSON_VALUE = st.recursive(JSON_LEAF, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
     max_leaves=12)

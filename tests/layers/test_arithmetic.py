@@ -90,6 +90,11 @@ HAND: list[tuple[str, dict[str, Any], dict[str, int], int, tuple[int, ...], int,
      net([1, 3, 3, 4, 5], L("batch_norm", affine=False)), {}, 0, (1, 3, 3, 4, 5), 0, 0, 2 * 3),
     ("group_norm C=6",
      net([1, 6, 4, 5], L("group_norm", num_groups=3)), {}, 0, (1, 6, 4, 5), 2 * 6, 0, 0),
+    ("prelu num_parameters = 16 after a conv",
+     net(HW, L("conv", out_channels=16, kernel_size=3), L("prelu", num_parameters=16)),
+     {"H": 6, "W": 7}, 1, (1, 16, 4, 5), 16, 0, 0),
+    ("prelu shared (num_parameters = 1)",
+     net([2, 5, 3, 4], L("prelu")), {}, 0, (2, 5, 3, 4), 1, 0, 0),
     ("layer_norm last 2 axes",
      net([1, 6, 4, 5], L("layer_norm", normalized_dims=2)), {}, 0, (1, 6, 4, 5), 2 * 4 * 5, 0, 0),
     ("max_pool k3 s2 ceil on 10",
@@ -100,7 +105,26 @@ HAND: list[tuple[str, dict[str, Any], dict[str, int], int, tuple[int, ...], int,
     ("max_pool k2 s2 p1 ceil on 6x7 (last window dropped on W)",
      net(HW, L("max_pool", kernel_size=2, stride=2, padding=1, ceil_mode=True)),
      {"H": 6, "W": 7}, 0, (1, 3, 4, 4), 0, 0, 0),
+    # reflect padding: 5+0+4 by 4+2+2; the shape of zero padding
+    ("reflect pad [[0, 4], 2] on 5x4",
+     net(HW, L("pad", padding=[[0, 4], 2], mode="reflect")), {"H": 5, "W": 4}, 0,
+     (1, 3, 9, 8), 0, 0, 0),
+    # reductions: the axes dropped, or kept as 1; no params, no MACs
+    ("mean over H, W of 2x3x5x6", net([2, 3, "H", "W"], L("mean", dim=[2, 3])),
+     {"H": 5, "W": 6}, 0, (2, 3), 0, 0, 0),
+    ("amax over C keepdim of 2x3x5x6", net([2, 3, "H", "W"], L("amax", dim=1, keepdim=True)),
+     {"H": 5, "W": 6}, 0, (2, 1, 5, 6), 0, 0, 0),
+    ("sum over W (dim -1) of 2x3x5x6", net([2, 3, "H", "W"], L("sum", dim=-1)),
+     {"H": 5, "W": 6}, 0, (2, 3, 5), 0, 0, 0),
 ]
+
+
+def test_reductions_count_one_other_op_per_input_element() -> None:
+    for t in ("mean", "sum", "amax"):
+        an = cnncalc.analyze(net([2, 3, "H", "W"], L(t, dim=[1, -1], keepdim=True)))
+        r = an.layers[0]
+        assert (r.params, r.macs, r.other_ops) == (0, 0, cnncalc.analyze(
+            net([2, 3, "H", "W"], L("identity"))).layers[0].activations)
 
 
 
@@ -134,6 +158,45 @@ def test_seed_example_totals() -> None:
     assert d["totals"]["params"] == 1308
     assert d["totals"]["macs"] == 254016
     assert d["totals"]["receptive_field"] == {"size": [6, 6], "stride": [2, 2], "start": [0, 0]}
+
+
+# --- prelu: num_parameters is 1 or the channel count -----------------------------------------
+
+def test_prelu_num_parameters_not_the_channels_is_refused() -> None:
+    arch = net([1, 4, 8, 8], L("prelu", name="act", num_parameters=3))
+    with pytest.raises(cnncalc.CnnCalcError, match=r"layer 'act'.*num_parameters 3 must be 1 "
+                                                   r"or the channel count 4") as e:
+        cnncalc.analyze(arch)
+    assert e.value.kind == "invalid" and e.value.layer == "act"
+
+
+@pytest.mark.parametrize(("shape", "n", "constraints", "good", "params", "bad"), [
+    ([1, "C", 5, 5], 16, ["C in {16}"], {"C": 16}, 16, {"C": 4}),
+    ([1, 4, 5, 5], "P", ["P in {1, 4}"], {"P": 1}, 1, {"P": 3}),
+    ([1, "C", 5, 5], "C - 1", ["C in {2}"], {"C": 2}, 1, {"C": 3}),
+])
+def test_prelu_symbolic_channels_record_a_constraint(
+        shape: list[Any], n: int | str, constraints: list[str], good: dict[str, int],
+        params: int, bad: dict[str, int]) -> None:
+    arch = net(shape, L("prelu", name="act", num_parameters=n))
+    sym = cnncalc.analyze(arch)
+    assert list(sym.constraints) == constraints
+    ev, bound = sym.evaluate(**good), cnncalc.analyze(arch, good)
+    assert ev.layers[0].params == bound.layers[0].params == params
+    with pytest.raises(cnncalc.CnnCalcError, match="layer 'act'.*must be 1 or the channel"):
+        cnncalc.analyze(arch, bad)
+    with pytest.raises(cnncalc.CnnCalcError, match="layer 'act'"):
+        sym.evaluate(**bad)
+
+
+def test_prelu_of_two_free_sizes_keeps_both_choices() -> None:
+    arch = net([1, "C", 5, 5], L("prelu", name="act", num_parameters="P"))
+    sym = cnncalc.analyze(arch)
+    assert sym.layers[0].params == sympy.Symbol("P", integer=True, positive=True)
+    assert sym.evaluate(C=7, P=1).layers[0].params == 1
+    assert sym.evaluate(C=7, P=7).layers[0].params == 7
+    with pytest.raises(cnncalc.CnnCalcError, match="layer 'act'"):
+        sym.evaluate(C=7, P=3)
 
 
 

@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh,
-               nn.Hardswish, nn.Softmax)
+               nn.Hardswish, nn.Hardsigmoid, nn.ELU, nn.Mish, nn.Softplus, nn.PReLU, nn.Softmax)
 
 
 class _ZeroPad(nn.Module):
@@ -216,6 +216,16 @@ AUTOGRAD: list[tuple[str, dict[str, Any], dict[str, int] | None]] = [
     ("mul-branches", net([1, 1, 30, 30], conv(3, name="a", inputs=["input"]),
                          conv(1, 1, 0, name="b", inputs=["input"]), conv(3, name="b2"),
                          {"type": "mul", "inputs": ["a", "b2"]}), None),
+    # reflect / replicate padding: interior positions read what zero padding reads
+    ("pad-reflect-replicate", net([1, 1, 30, 31], conv(3),
+                                  {"type": "pad", "padding": [[2, 0], 1], "mode": "reflect"},
+                                  conv(3, 2),
+                                  {"type": "pad", "padding": [1, [0, 3]], "mode": "replicate"},
+                                  conv(3)), None),
+    # reductions over the channels leave the field as it is
+    ("channel-mean-sum", net([1, 2, 30, 30], conv(3, 1, 1, c=3),
+                             {"type": "mean", "dim": 1, "keepdim": True}, conv(3, 2),
+                             {"type": "sum", "dim": [-3], "keepdim": True}, conv(3)), None),
 ]
 
 
@@ -377,3 +387,26 @@ def test_fractional_stride_field_matches_autograd(arch: dict[str, Any], period: 
     an, size, stride, start = probe_periodic(arch, period)
     rf = an.layers[-1].receptive_field
     assert (rf.size[0], rf.stride[0], rf.start[0]) == (size, stride, start)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+def test_padding_mode_keeps_the_field_of_zero_padding(mode: str) -> None:
+    def arch(m: str) -> dict[str, Any]:
+        return net([1, 1, "H", "W"], conv(3, 2), {"type": "pad", "padding": [[2, 1], 3],
+                                                 "mode": m}, conv(5, 2))
+    assert rf_of(cnncalc.analyze(arch(mode))) == rf_of(cnncalc.analyze(arch("constant")))
+
+
+def test_reductions_over_spatial_axes_see_the_whole_axis() -> None:
+    an = cnncalc.analyze(net([1, 2, "H", "W"], conv(3, 2), {"type": "amax", "dim": -1},
+                             {"type": "sum", "dim": 1, "keepdim": True}))
+    amax, s = an.layers[1].receptive_field, an.layers[2].receptive_field
+    h, w = sympy.Symbol("H", positive=True, integer=True), sympy.Symbol("W", positive=True,
+                                                                          integer=True)
+    assert (tuple(amax.size), tuple(amax.stride), tuple(amax.start)) == ((3, w), (2, w), (0, 0))
+    assert s == amax  # a reduction over the channels changes nothing
+    # without keepdim, a channel reduction moves H into the channel slot: it loses its place
+    moved = cnncalc.analyze(net([1, 2, "H", "W"], conv(3, 2), {"type": "mean", "dim": 1}))
+    f = moved.layers[-1].receptive_field
+    assert (tuple(f.size), tuple(f.stride), tuple(f.start)) == ((h, 3), (h, 2), (0, 0))
+    assert moved.layers[-1].output_shape[1:] == an.layers[0].output_shape[2:]

@@ -51,6 +51,15 @@ REFUSALS = [
              net([1, 1, 2], L("max_pool", kernel_size=3, stride=2, ceil_mode=True))),
     _refusal("batchnorm-batch-stats-one-value",
              net([1, 2, 1, 1], L("batch_norm", track_running_stats=False))),
+    _refusal("prelu-num-parameters-not-the-channels",
+             net([1, 4, 3, 3], L("prelu", num_parameters=3))),
+    _refusal("prelu-per-channel-on-rank-1",
+             net([2, 3, 2], L("flatten", start_dim=0), L("prelu", num_parameters=12))),
+    _refusal("reflect-pad-equal-to-the-input",
+             net([1, 1, 4, 6], L("pad", padding=[[0, 4], 1], mode="reflect"))),
+    _refusal("reflect-pad-symbol-over-the-input",
+             net([1, 1, "H", 6], L("pad", padding="P", mode="reflect")), {"H": 3, "P": 3}),
+    _refusal("reduce-a-repeated-axis", net([1, 2, 4, 4], L("sum", dim=[1, -3]))),
 ]
 
 
@@ -58,3 +67,26 @@ REFUSALS = [
 def test_cnncalc_refuses_what_torch_refuses(arch: dict[str, Any],
                                             bindings: dict[str, int] | None) -> None:
     assert agrees_with_torch(arch, bindings)
+
+
+def test_reflect_padding_records_its_condition_when_symbolic() -> None:
+    arch = net([1, 1, "H", "W"], L("pad", padding=[["P", 2], 0], mode="reflect"))
+    an = cnncalc.analyze(arch)
+    texts = [n.text for n in an.notes]
+    assert "reflect padding P < the input length H along spatial axis 0" in texts
+    assert "reflect padding 2 < the input length H along spatial axis 0" in texts
+    assert not any("axis 1" in t for t in texts)  # width 0 always fits
+    with pytest.raises(cnncalc.CnnCalcError):
+        cnncalc.analyze(arch, {"H": 2, "W": 5, "P": 1})
+    assert mismatches(arch, {"H": 3, "W": 5, "P": 2}) == []
+
+
+@pytest.mark.parametrize(("dim", "keepdim", "match"), [
+    (0, True, "batch axis"), ([2, -4], False, "batch axis"), (4, False, "out of range"),
+    (-5, True, "out of range"), ([], True, "at least one axis"), ([3, -1], True, "twice"),
+    ([1, 2, 3], False, "at least one other")])
+def test_reductions_refuse_bad_axes(dim: Any, keepdim: bool, match: str) -> None:
+    arch = net([1, 2, 4, 4], L("mean", dim=dim, keepdim=keepdim))
+    with pytest.raises(cnncalc.CnnCalcError, match=match) as e:
+        cnncalc.analyze(arch)
+    assert e.value.kind == "invalid"

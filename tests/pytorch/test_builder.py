@@ -74,6 +74,103 @@ def test_module_names_are_layer_names_in_graphs_blocks_and_repeats() -> None:
     assert sum(p.numel() for p in net.parameters()) == an.totals.params
 
 
+NESTED: dict[str, Any] = {
+    "name": "nested",
+    "input": {"shape": [1, 4, 6, 6]},
+    "layers": [
+        {"type": "conv", "name": "conv1", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "batch_norm", "name": "bn1"},           # timm's BatchNormAct2d: bn1 and
+        {"type": "prelu", "name": "bn1.act", "num_parameters": 4},  # bn1.act, nested
+        {"type": "conv", "name": "b.x.y", "out_channels": 4, "kernel_size": 1},
+        {"type": "relu", "name": "b"},                   # listed after the layer nested in it
+        {"type": "add", "name": "b.x", "inputs": ["b", "bn1.act"]},
+    ],
+}
+
+
+def test_a_layer_name_that_prefixes_another_builds_and_validates() -> None:
+    """``bn1`` and ``bn1.act``: the nested layer's module is a child of ``bn1``'s (as in
+    PyTorch and timm), every layer runs once, and reports give each layer its own figures."""
+    an = cnncalc.analyze(NESTED)
+    names = [r.name for r in an.layers]
+    net: Any = cnncalc.to_torch(NESTED)
+    assert net.layer_names == names
+    modules = dict(net.named_modules())
+    assert all(n in modules for n in names)
+    assert isinstance(modules["bn1"], torch.nn.BatchNorm2d)
+    assert modules["bn1.act"] is net.layer("bn1.act")
+    assert isinstance(net.layer("b.x.y"), torch.nn.Conv2d)
+    assert "bn1.act.weight" in net.state_dict()
+    own = {n: sum(p.numel() for p in net.layer_parameters(n)) for n in names}
+    assert own == {r.name: r.params for r in an.layers}
+    assert sum(p.numel() for p in net.parameters()) == an.totals.params
+    with torch.inference_mode():
+        out = net(torch.randn(1, 4, 6, 6))
+    assert tuple(out.shape) == tuple(an.layers[-1].output_shape)
+
+    report = cnncalc.validate(NESTED, device="cpu", repeats=1, warmup=0, threads=1, rf=True)
+    assert report.ok, report.to_table()
+    assert [c.name for c in report.layers] == names
+    assert {c.name: c.real_params for c in report.layers} == own
+    assert {c.name: c.real_macs for c in report.layers} == {r.name: r.macs for r in an.layers}
+
+
+def test_a_layer_nested_in_a_max_pool_survives_the_rf_probe() -> None:
+    """The probe replaces max-pools by window sums: a nested layer moves with it, whatever
+    its name."""
+    arch = {"name": "mp", "input": {"shape": [1, 2, 8, 8]}, "layers": [
+        {"type": "max_pool", "name": "mp", "kernel_size": 2},
+        {"type": "relu", "name": "mp.pool"}]}
+    report = cnncalc.validate(arch, device="cpu", repeats=0, rf=True)
+    assert report.ok, report.to_table()
+
+
+def test_rf_probe_measures_padding_modes_and_channel_reductions() -> None:
+    """amax is probed as a sum (its gradient reaches only the maximum); reductions over a
+    spatial axis see the whole axis by convention and are not probed."""
+    arch = {"name": "red", "input": {"shape": [1, 3, 24, 26]}, "layers": [
+        {"type": "conv", "name": "c", "out_channels": 4, "kernel_size": 3},
+        {"type": "pad", "name": "p", "padding": [[2, 0], 1], "mode": "reflect"},
+        {"type": "amax", "name": "mx", "dim": 1, "keepdim": True},
+        {"type": "conv", "name": "c2", "out_channels": 2, "kernel_size": 3, "stride": 2},
+        {"type": "pad", "name": "q", "padding": 1, "mode": "replicate"},
+        {"type": "mean", "name": "m", "dim": [1], "keepdim": True},
+        {"type": "sum", "name": "s", "dim": -1, "keepdim": True}]}
+    report = cnncalc.validate(arch, device="cpu", repeats=0, rf=True)
+    assert report.ok, report.to_table()
+    status = {c.name: c.rf.status for c in report.layers if c.rf}
+    assert status == {"c": "match", "p": "match", "mx": "match", "c2": "match", "q": "match",
+                      "m": "match", "s": "skipped"}
+
+
+def test_replacing_a_layer_keeps_the_layers_nested_in_it() -> None:
+    net: Any = cnncalc.to_torch(NESTED)
+    act = net.layer("bn1.act")
+    net.replace("bn1", torch.nn.Identity())
+    assert dict(net.named_modules())["bn1.act"] is act
+    assert net.layer_parameters("bn1") == []
+    with torch.inference_mode():
+        net(torch.randn(1, 4, 6, 6))
+
+
+@pytest.mark.parametrize(("layers", "match"), [
+    ([{"type": "separable_conv", "name": "s", "out_channels": 4, "kernel_size": 1},
+      {"type": "relu", "name": "s.pointwise"}],
+     r"layer 's.pointwise'.*layer 's' has a submodule 'pointwise' of its own"),
+    ([{"type": "separable_conv", "name": "s", "out_channels": 4, "kernel_size": 1},
+      {"type": "relu", "name": "s.depthwise.x"}],
+     r"layer 's.depthwise.x'.*layer 's' has a submodule 'depthwise' of its own"),
+    ([{"type": "global_avg_pool", "name": "g", "keepdim": False},
+      {"type": "relu", "name": "g.act"}],
+     r"layer 'g.act'.*layer 'g' is a Sequential"),
+])
+def test_a_nested_name_that_torch_cannot_hold_is_refused(layers: list[Any], match: str) -> None:
+    arch = {"name": "bad", "input": {"shape": [1, 4, 6, 6]}, "layers": layers}
+    cnncalc.analyze(arch)  # the analysis has no module tree
+    with pytest.raises(cnncalc.CnnCalcError, match=match):
+        cnncalc.to_torch(arch)
+
+
 def test_unbound_sizes_are_refused() -> None:
     with pytest.raises(cnncalc.CnnCalcError, match="unbound: N, W"):
         cnncalc.to_torch("resnet18", {"H": 32})

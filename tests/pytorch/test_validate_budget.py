@@ -101,6 +101,11 @@ NETS: dict[str, dict[str, Any]] = {
     "sigmoid": _c(SQ, {"type": "sigmoid"}),
     "tanh": _c(SQ, {"type": "tanh"}),
     "hardswish": _c(SQ, {"type": "hardswish"}),
+    "hardsigmoid": _c(SQ, {"type": "hardsigmoid"}),
+    "elu": _c(SQ, {"type": "elu"}),
+    "mish": _c(SQ, {"type": "mish"}),
+    "softplus": _c(SQ, {"type": "softplus"}),
+    "prelu": _c(SQ, {"type": "prelu", "num_parameters": 16}),
     "softmax": _c(SQ, {"type": "softmax", "dim": 1}),
     "add": _c(SQ, {"type": "relu", "name": "a"}, {"type": "sigmoid", "name": "b",
                                                   "inputs": ["input"]},
@@ -109,7 +114,10 @@ NETS: dict[str, dict[str, Any]] = {
               {"type": "mul", "inputs": ["a", "input", "a"]}),
     "concat": _c(SQ, {"type": "relu", "name": "a"}, {"type": "concat", "inputs": ["a", "input"]}),
     "upsample": _c([1, 4, "H", "H"], {"type": "upsample", "scale_factor": 2, "mode": "bilinear"}),
-    "pad": _c(SQ, {"type": "pad", "padding": [[1, 2], [0, 3]]}),
+    "pad": _c(SQ, {"type": "pad", "padding": [[1, 0], [0, 1]], "mode": "reflect"}),
+    "mean": _c(SQ, {"type": "mean", "dim": 1, "keepdim": True}),
+    "sum": _c(SQ, {"type": "sum", "dim": [2, 3]}),
+    "amax": _c(SQ, {"type": "amax", "dim": -1}),
 }
 
 

@@ -26,11 +26,11 @@ MAX_NUMEL = 6000
 MAX_CHANNELS = 8
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "hardswish",
-               "dropout", "identity")
+               "hardsigmoid", "elu", "mish", "softplus", "prelu", "dropout", "identity")
 SIMPLE_TYPES = ("conv", "conv_transpose", "separable_conv", "max_pool", "avg_pool",
                 "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "linear", "flatten",
-                "batch_norm", "layer_norm", "group_norm", "softmax", "upsample", "pad",
-                *ACTIVATIONS)
+                "batch_norm", "layer_norm", "group_norm", "softmax", "upsample", "pad", "mean",
+                "sum", "amax", *ACTIVATIONS)
 
 
 def numel(shape: Shape) -> int:
@@ -345,16 +345,36 @@ class Gen:
                 return None
             nd = r - 2
             form = draw(st.sampled_from(["int", "axes", "pairs"]))
+            padding: Any
             if form == "int":
-                p = draw(st.integers(0, 2))
-                return {"type": "pad", "padding": p}, (n, c, *[m + 2 * p for m in x[2:]])
-            if form == "axes":
-                ps = [draw(st.integers(0, 2)) for _ in range(nd)]
-                return ({"type": "pad", "padding": ps},
-                        (n, c, *[m + 2 * p for m, p in zip(x[2:], ps, strict=True)]))
-            pairs = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))] for _ in range(nd)]
-            return ({"type": "pad", "padding": pairs},
-                    (n, c, *[m + b + a for m, (b, a) in zip(x[2:], pairs, strict=True)]))
+                padding = draw(st.integers(0, 2))
+                pairs = [[padding, padding]] * nd
+            elif form == "axes":
+                padding = [draw(st.integers(0, 2)) for _ in range(nd)]
+                pairs = [[p, p] for p in padding]
+            else:
+                padding = pairs = [[draw(st.integers(0, 2)), draw(st.integers(0, 2))]
+                                   for _ in range(nd)]
+            layer = {"type": "pad", "padding": padding}
+            mode = draw(st.sampled_from(["constant", "reflect", "replicate"]))
+            if mode == "reflect" and any(max(pr) >= m for m, pr in zip(x[2:], pairs, strict=True)):
+                mode = "replicate"  # PyTorch: each reflect width < the input length
+            if mode != "constant" or draw(st.booleans()):
+                layer["mode"] = mode
+            return layer, (n, c, *[m + b + a for m, (b, a) in zip(x[2:], pairs, strict=True)])
+        if t in ("mean", "sum", "amax"):
+            keep = draw(st.booleans())
+            axes = sorted(draw(st.sets(st.integers(1, r - 1), min_size=1, max_size=r - 1)))
+            if not keep and r - len(axes) < 2:
+                return None  # cnncalc keeps the batch axis and at least one other
+            dims = [a - r if draw(st.booleans()) else a for a in axes]
+            layer = {"type": t, "dim": dims[0] if len(dims) == 1 and draw(st.booleans())
+                     else dims}
+            if keep or draw(st.booleans()):
+                layer["keepdim"] = keep
+            if keep:
+                return layer, tuple(1 if i in axes else m for i, m in enumerate(x))
+            return layer, tuple(m for i, m in enumerate(x) if i not in axes)
         if t in ACTIVATIONS:
             layer = {"type": t}
             if t == "leaky_relu" and draw(st.booleans()):
@@ -363,6 +383,16 @@ class Gen:
                 layer["approximate"] = "tanh"
             if t == "dropout" and draw(st.booleans()):
                 layer["p"] = 0.25
+            if t == "elu" and draw(st.booleans()):
+                layer["alpha"] = draw(st.sampled_from([0.5, 2.0]))
+            if t == "softplus" and draw(st.booleans()):
+                layer["beta"], layer["threshold"] = draw(st.sampled_from([(2.0, 10.0),
+                                                                          (0.5, 20.0)]))
+            if t == "prelu" and draw(st.booleans()):
+                # one slope per channel (dim 1), sometimes as the channels' symbol
+                layer["num_parameters"] = self.maybe_sym(c) if r >= 2 else 1
+                if draw(st.booleans()):
+                    layer["init"] = 0.1
             return layer, x
         raise AssertionError(t)
 
@@ -495,7 +525,8 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             add({"type": "relu"}, g.shapes[cur])
             add({"type": "conv", "out_channels": x[1], "kernel_size": 1},
                 (x[0], x[1], *([1] * (len(x) - 2))))
-            add({"type": draw(st.sampled_from(["sigmoid", "hardswish"]))}, g.shapes[cur])
+            add({"type": draw(st.sampled_from(["sigmoid", "hardswish", "hardsigmoid"]))},
+                g.shapes[cur])
             ins = [body, cur] if draw(st.booleans()) else [cur, body]
             add({"type": "mul", "inputs": ins}, x)
         elif action == "concat":

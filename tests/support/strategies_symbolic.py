@@ -14,7 +14,8 @@ channels, a padding above half a pool's kernel...): every path must then refuse 
 
 Fields that may be symbols: out_channels, kernel_size, stride, padding (ints, per-axis lists and
 [before, after] pairs), dilation, groups, depth_multiplier, output_padding, output_size,
-out_features, num_groups, scale_factor, size, pad widths, repeat ``times`` and block arguments.
+out_features, num_groups, num_parameters, scale_factor, size, pad widths, repeat ``times`` and
+block arguments.
 A symbol in a repeat count changes the structure of the graph, so it is "structural": the
 symbolic side binds it (``analyze(arch, {R: v})``) and the other bindings keep its value.
 """
@@ -41,6 +42,7 @@ SYM_FIELDS: dict[str, tuple[str, ...]] = {
     "adaptive_max_pool": ("output_size",),
     "linear": ("out_features",),
     "group_norm": ("num_groups",),
+    "prelu": ("num_parameters",),
     "upsample": ("scale_factor", "size"),
     "pad": ("padding",),
     "repeat": ("times",),
@@ -60,7 +62,7 @@ DEFAULTS: dict[str, dict[str, int]] = {
 PREFIX = {"out_channels": "O", "kernel_size": "K", "stride": "S", "padding": "P",
           "dilation": "Dl", "groups": "G", "depth_multiplier": "M", "output_padding": "Q",
           "output_size": "U", "out_features": "E", "num_groups": "Gn", "scale_factor": "F",
-          "size": "Z", "times": "R", "args": "A"}
+          "size": "Z", "times": "R", "args": "A", "num_parameters": "Np"}
 
 INPUT_NAMES = ("N", "C", "L", "D", "H", "W")
 BIG = 10**9

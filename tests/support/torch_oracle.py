@@ -30,10 +30,9 @@ def measure(arch: Any, bindings: dict[str, int] | None = None) -> tuple[cnncalc.
     counts = fc.get_flop_counts()
     real = {}
     for r in an.layers:
-        m = modules[r.name]
         real[r.name] = {
             "shape": shapes[r.name],
-            "params": sum(p.numel() for p in m.parameters()),
+            "params": sum(p.numel() for p in net.layer_parameters(r.name)),
             "macs": sum(counts.get(f"Network.{r.name}", {}).values()) // 2,
         }
     real["__total__"] = {"params": sum(p.numel() for p in net.parameters()),
