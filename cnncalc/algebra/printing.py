@@ -54,6 +54,10 @@ class _Printer(StrPrinter):
     def _fraction(self, e: sympy.Expr) -> str:
         """``e`` as one ``numerator/denominator`` (exact when ``e`` is an integer)."""
         num, den = sympy.fraction(sympy.together(e))
+        for _ in range(3):  # together() may cancel a factor and distribute: (H*S - ...)/(2*S)
+            if den != 1 or not _has_den(num):
+                break
+            num, den = sympy.fraction(sympy.together(num))
         if den == 1:
             return self._print(num)
         # as Python reads a/b: the numerator in brackets below a product, the denominator

@@ -25,20 +25,21 @@ from .activation import (
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 from .conv import Conv, ConvTranspose, SeparableConv
 from .dense import Flatten, Linear
-from .merge import Add, Concat, Mul
+from .merge import Add, Arithmetic, Concat, Div, Mul, Sub
 from .norm import BatchNorm, GroupNorm, LayerNorm
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
 from .reduce import Amax, Mean, Sum
-from .resize import Pad, Upsample
+from .resize import ChannelShuffle, Pad, Upsample
 
 LAYER_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, SeparableConv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool,
     GlobalAvgPool, Linear, Flatten, BatchNorm, LayerNorm, GroupNorm, Dropout, Identity, ReLU,
     ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Hardsigmoid, ELU, Mish, Softplus,
-    PReLU, Softmax, Add, Mul, Concat, Upsample, Pad, Mean, Sum, Amax,
+    PReLU, Softmax, Add, Sub, Mul, Div, Concat, Upsample, Pad, ChannelShuffle, Mean, Sum,
+    Amax,
 )
 """Every concrete layer class, in the order of docs/schema.md's layer types (convolutions, pooling,
 dense, normalisation, element-wise, merges, resizing, reductions)."""
 
-__all__ = ["LAYER_CLASSES", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
+__all__ = ["LAYER_CLASSES", "Arithmetic", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
     c.__name__ for c in LAYER_CLASSES]

@@ -1,4 +1,5 @@
-"""Merges: ``add``, ``mul`` (element-wise, NumPy broadcasting) and ``concat`` (along ``dim``).
+"""Merges: ``add``, ``sub``, ``mul``, ``div`` (element-wise, NumPy broadcasting, or one input
+and a ``scalar``) and ``concat`` (along ``dim``).
 
 The receptive field of a merge is the union of its inputs' fields; inputs whose fields have
 different strides give a warning and the smallest stride is kept; inputs with equal strides but
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
 from ..algebra.printing import pretty
-from .base import Ctx, LayerBase, Out, RFAxis, Tensor
+from .base import Ctx, LayerBase, Out, RFAxis, Tensor, elementwise
 
 
 def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
@@ -54,10 +57,30 @@ def _match(a: Value, b: Value, what: str, ctx: Ctx) -> None:
         ctx.require("eq", what, a, b)
 
 
-class _Elementwise(LayerBase):
-    n_inputs: ClassVar[tuple[int, int]] = (2, 64)
+class Arithmetic(LayerBase):
+    """What ``add``, ``sub``, ``mul`` and ``div`` share: 2 to 64 inputs combined element-wise
+    from the first in input order (NumPy broadcasting: along each axis the sizes are equal or 1;
+    sizes that must be equal but are symbolic become constraints), the receptive field the union
+    of the inputs' fields; or, with ``scalar``, exactly one input and a constant. No params and
+    0 MACs (FlopCounterMode counts no element-wise work); ``other_ops`` is ``(inputs - 1)`` per
+    output element, or 1 per element with a scalar."""
+
+    scalar: float | None = Field(None, exclude_if=lambda v: v is None,
+                                 description="A constant combined with the one input (x op "
+                                             "scalar); default: none, 2 to 64 inputs.")
+    n_inputs: ClassVar[tuple[int, int]] = (1, 64)  # 2 to 64, or exactly 1 with a scalar
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        if self.scalar is not None:
+            if len(ins) != 1:
+                raise ctx.error(f"{self.type} with a scalar takes exactly 1 input, "
+                                f"got {len(ins)}")
+            if self.type == "div" and self.scalar == 0:
+                raise ctx.error("div by the scalar 0")
+            return elementwise(ins[0], ops_per_element=1)
+        if len(ins) < 2:
+            raise ctx.error(f"{self.type} takes 2 to 64 input(s), got {len(ins)} (or exactly 1 "
+                            "with a scalar)")
         rank = max(len(t.shape) for t in ins)
         if any(len(t.shape) != rank for t in ins):
             raise ctx.error(f"inputs have different ranks {[len(t.shape) for t in ins]}")
@@ -78,16 +101,35 @@ class _Elementwise(LayerBase):
                    other_ops=prod([len(ins) - 1, n]))
 
 
-class Add(_Elementwise):
-    """Element-wise sum of two or more inputs (residual connections)."""
+class Add(Arithmetic):
+    """Element-wise sum of two or more inputs (residual connections), or ``x + scalar``.
+    ``(inputs - 1)`` ops per output element (1 with a scalar), no params, 0 MACs."""
 
     type: Literal["add"]
 
 
-class Mul(_Elementwise):
-    """Element-wise product of two or more inputs (gating, squeeze-and-excitation)."""
+class Sub(Arithmetic):
+    """Element-wise difference ``((a - b) - c) ...`` of two or more inputs in input order
+    (``torch.sub``), or ``x - scalar``. Counted as ``add``: ``(inputs - 1)`` ops per output
+    element (1 with a scalar), no params, 0 MACs."""
+
+    type: Literal["sub"]
+
+
+class Mul(Arithmetic):
+    """Element-wise product of two or more inputs (gating, squeeze-and-excitation), or
+    ``x * scalar``. ``(inputs - 1)`` ops per output element (1 with a scalar), no params,
+    0 MACs (FlopCounterMode counts none, ``x * 0.5`` included)."""
 
     type: Literal["mul"]
+
+
+class Div(Arithmetic):
+    """Element-wise quotient ``((a / b) / c) ...`` of two or more inputs in input order
+    (``torch.div``, true division), or ``x / scalar`` (a scalar 0 is refused). Counted as
+    ``mul``: ``(inputs - 1)`` ops per output element (1 with a scalar), no params, 0 MACs."""
+
+    type: Literal["div"]
 
 
 class Concat(LayerBase):

@@ -1,5 +1,5 @@
-"""``upsample`` (nearest or (bi/tri)linear, by ``scale_factor`` or ``size``) and ``pad`` (zeros,
-reflection or replication of the border).
+"""``upsample`` (nearest or (bi/tri)linear, by ``scale_factor`` or ``size``), ``pad`` (zeros,
+reflection or replication of the border) and ``channel_shuffle`` (a permutation of the channels).
 
 No params, no MACs. ``other_ops``: nearest copies (0); linear modes read ``2**d`` neighbours per
 output element and weight them (``2**d`` multiply-adds counted as ops).
@@ -18,6 +18,7 @@ from .base import (
     Axes,
     Ctx,
     Flag,
+    IntLike,
     LayerBase,
     Out,
     Padding,
@@ -113,3 +114,23 @@ class Pad(LayerBase):
             rfs.append(r)
         return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axis_map=t.axis_map)
 
+
+
+class ChannelShuffle(LayerBase):
+    """``nn.ChannelShuffle(groups)`` (ShuffleNet): the channels, seen as ``groups`` rows of
+    ``C/groups``, are transposed. ``groups`` must divide the channels (a constraint when
+    symbolic); the input needs a channel axis and at least one more (rank >= 3, PyTorch's rule).
+    Shape and receptive field unchanged; no params, 0 MACs and 0 other ops (a permutation:
+    every element is copied, none is computed)."""
+
+    type: Literal["channel_shuffle"]
+    groups: IntLike
+
+    def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+        t = ins[0]
+        if len(t.shape) < 3:
+            raise ctx.error(f"channel_shuffle needs an input of rank >= 3, got shape of rank "
+                            f"{len(t.shape)}")
+        g = ctx.val(self.groups, "groups")
+        ctx.divisible(t.channels, g, "groups must divide the channels")
+        return Out(shape=t.shape, rf=t.rf, axis_map=t.axis_map)

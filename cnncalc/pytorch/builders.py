@@ -10,21 +10,17 @@ output shape, all bound, from cnncalc's own analysis. Padding PyTorch's modules 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ..algebra.arith import Value, as_int
+from ..algebra.arith import as_int
 from ..errors import CnnCalcError
 from ..layers import (
     ELU,
     GELU,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
-    Add,
-    Amax,
     AvgPool,
     BatchNorm,
-    Concat,
     Conv,
     ConvTranspose,
     Ctx,
@@ -40,10 +36,7 @@ from ..layers import (
     LeakyReLU,
     Linear,
     MaxPool,
-    Mean,
     Mish,
-    Mul,
-    Pad,
     PReLU,
     ReLU,
     ReLU6,
@@ -52,103 +45,12 @@ from ..layers import (
     SiLU,
     Softmax,
     Softplus,
-    Sum,
     Tanh,
-    Upsample,
 )
-from ..layers.base import resolve_padding
-from ..layers.reduce import Reduction
-from .device import load_torch
+from .registry import Shape, _nn, _padded, _symmetric, as_ints, builds, window
 
 if TYPE_CHECKING:
     from torch import nn
-
-Shape = tuple[int, ...]
-L = TypeVar("L", bound=LayerBase)
-LayerBuilder = Callable[[L, Ctx, list[Shape], Shape], "nn.Module"]
-"""``(layer, ctx, input shapes, output shape) -> module`` for layers of class ``L``."""
-Builder = LayerBuilder[Any]
-BUILDERS: dict[type[LayerBase], Builder] = {}
-"""The builder of every layer class."""
-
-
-def builds(*classes: type[L]) -> Callable[[LayerBuilder[L]], LayerBuilder[L]]:
-    """Register the decorated function as the torch builder of ``classes``; a class that
-    already has one raises ``RuntimeError``."""
-    def register(fn: LayerBuilder[L]) -> LayerBuilder[L]:
-        for cls in classes:
-            if cls in BUILDERS:
-                raise RuntimeError(f"duplicate torch builder for {cls.__name__}: "
-                                   f"{BUILDERS[cls].__qualname__} and {fn.__qualname__}")
-        BUILDERS.update(dict.fromkeys(classes, fn))
-        return fn
-    return register
-
-
-def builder_of(layer: LayerBase) -> Builder:
-    """The builder registered for ``layer``'s class."""
-    fn = BUILDERS.get(type(layer))
-    if fn is None:  # pragma: no cover - a test checks every layer class has one
-        raise CnnCalcError(f"no torch builder for layer class {type(layer).__name__}")
-    return fn
-
-
-def as_ints(vals: Sequence[Value]) -> Shape:
-    """Sizes of a bound analysis as ints."""
-    return tuple(as_int(v) for v in vals)
-
-
-def window(layer: Conv | SeparableConv | MaxPool | AvgPool, ctx: Ctx, x: Shape
-           ) -> tuple[Shape, Shape, Shape, tuple[tuple[int, int], ...]]:
-    """Kernel, stride, dilation and per-axis (before, after) padding of a windowed layer."""
-    nd = len(x) - 2
-    k = as_ints(ctx.axes(layer.kernel_size, nd, "kernel_size"))
-    stride = layer.stride if layer.stride is not None else layer.kernel_size
-    s = as_ints(ctx.axes(stride, nd, "stride"))
-    dilation = 1 if isinstance(layer, AvgPool) else layer.dilation
-    d = as_ints(ctx.axes(dilation, nd, "dilation"))
-    k_eff = tuple(di * (ki - 1) + 1 for ki, di in zip(k, d, strict=True))
-    pads = tuple((as_int(a), as_int(b))
-                 for a, b in resolve_padding(layer.padding, nd, k_eff, s, x[2:], ctx))
-    return k, s, d, pads
-
-
-def flat_pad(pads: tuple[tuple[int, int], ...]) -> tuple[int, ...]:
-    """Per-axis (before, after) pairs in ``F.pad`` order: last axis first."""
-    out: list[int] = []
-    for b, a in reversed(pads):
-        out += [b, a]
-    return tuple(out)
-
-
-def _nn() -> Any:
-    return load_torch().nn
-
-
-class ExplicitPadding:
-    """Marks a module that pads its input itself before its forward (``explicit_padding``, in
-    ``F.pad`` order); the receptive-field probe reads it."""
-
-    explicit_padding: tuple[int, ...] = ()
-
-
-def _padded(cls: Any, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> Any:
-    """A subclass of module class ``cls`` that pads explicitly before its forward; parameters
-    keep their names."""
-    functional = _nn().functional
-    flat = flat_pad(pads)
-
-    class Padded(cls, ExplicitPadding):
-        explicit_padding = flat
-
-        def forward(self, x: Any) -> Any:
-            return super().forward(functional.pad(x, flat, value=value))
-    Padded.__name__ = f"Padded{cls.__name__}"
-    return Padded
-
-
-def _symmetric(pads: tuple[tuple[int, int], ...]) -> bool:
-    return all(b == a for b, a in pads)
 
 
 @builds(Conv)
@@ -308,91 +210,13 @@ def _softmax(layer: Softmax, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Modul
     return _nn().Softmax(layer.dim)
 
 
-def _merge_module(kind: str, dim: int = 1) -> nn.Module:
-    torch: Any = load_torch()
-
-    class Merge(torch.nn.Module):
-        """Element-wise sum or product, or concatenation, of the inputs."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.kind, self.dim = kind, dim
-
-        def forward(self, *xs: Any) -> Any:
-            if self.kind == "concat":
-                return torch.cat(xs, self.dim)
-            out = xs[0]
-            for x in xs[1:]:
-                out = out + x if self.kind == "add" else out * x
-            return out
-
-        def extra_repr(self) -> str:
-            return f"{self.kind}" + (f", dim={self.dim}" if self.kind == "concat" else "")
-    return Merge()
 
 
-@builds(Add)
-def _add(layer: Add, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return _merge_module("add")
+# The merges, resizing and reductions register their builders on import; importing this module
+# gives the complete registry.
+from . import builders_shape as _shape  # noqa: E402
+from .registry import BUILDERS, ExplicitPadding, builder_of, flat_pad  # noqa: E402
 
-
-@builds(Mul)
-def _mul(layer: Mul, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return _merge_module("mul")
-
-
-@builds(Concat)
-def _concat(layer: Concat, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return _merge_module("concat", layer.dim)
-
-
-@builds(Upsample)
-def _upsample(layer: Upsample, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    align = layer.align_corners if layer.mode != "nearest" else None
-    return _nn().Upsample(size=out[2:], mode=layer.mode, align_corners=align)
-
-
-@builds(Pad)
-def _pad(layer: Pad, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    torch_nn: Any = _nn()
-    functional = torch_nn.functional
-    nd = len(ins[0]) - 2
-    pads = tuple((as_int(a), as_int(b)) for a, b in resolve_padding(
-        layer.padding, nd, (1,) * nd, (1,) * nd, ins[0][2:], ctx))
-    flat = flat_pad(pads)
-    mode = layer.mode
-
-    class Pad(torch_nn.Module):
-        """Padding of the spatial axes (zeros, reflection or replication)."""
-
-        def forward(self, x: Any) -> Any:
-            return functional.pad(x, flat, mode=mode)
-
-        def extra_repr(self) -> str:
-            return f"padding={pads}" + (f", mode={mode!r}" if mode != "constant" else "")
-    return Pad()
-
-
-def reduce_module(op: str, dims: tuple[int, ...], keepdim: bool) -> nn.Module:
-    """A module computing ``torch.<op>(x, dims, keepdim)`` (``mean``, ``sum`` or ``amax``)."""
-    torch: Any = load_torch()
-    fn = getattr(torch, op)
-
-    class Reduce(torch.nn.Module):
-        """A reduction over the axes ``dims``."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.op, self.dims, self.keepdim = op, dims, keepdim
-
-        def forward(self, x: Any) -> Any:
-            return fn(x, self.dims, keepdim=self.keepdim)
-
-        def extra_repr(self) -> str:
-            return f"{self.op}, dim={self.dims}, keepdim={self.keepdim}"
-    return Reduce()
-
-
-@builds(Mean, Sum, Amax)
-def _reduce(layer: Reduction, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return reduce_module(layer.type, layer.axes(len(ins[0]), ctx), layer.keepdim)
+reduce_module = _shape.reduce_module
+__all__ = ["BUILDERS", "ExplicitPadding", "Shape", "as_ints", "builder_of", "builds", "flat_pad",
+           "reduce_module", "window"]

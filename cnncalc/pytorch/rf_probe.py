@@ -25,6 +25,7 @@ from ..layers import (
     Amax,
     BatchNorm,
     ConvTranspose,
+    Div,
     Dropout,
     Flatten,
     GlobalAvgPool,
@@ -44,6 +45,7 @@ from ..layers import (
     SiLU,
     Softmax,
     Softplus,
+    Sub,
     Tanh,
     Upsample,
 )
@@ -51,6 +53,7 @@ from ..layers.reduce import Reduction
 from ..progress import Progress
 from .build import build
 from .builders import ExplicitPadding, as_ints, reduce_module
+from .builders_shape import merge_module
 from .vreport import LayerCheck, Mismatch, RFCheck
 
 LINEARISED: tuple[type[LayerBase], ...] = (
@@ -219,7 +222,8 @@ def _measure(g: Any, pos: list[tuple[int, ...]]) -> dict[str, list[int | None]]:
 
 def _rf_network(torch: Any, net: Any, layers: dict[str, LayerBase], dev: Any) -> Any:
     """The probe: float64, activations and normalisations the identity, max-pools window sums,
-    ``amax`` a sum, weights positive (1 / fan-in), biases zero."""
+    ``amax`` a sum, ``sub``/``div`` of tensors a sum, weights positive (1 / fan-in), biases
+    zero."""
     for name, layer in layers.items():
         if isinstance(layer, LINEARISED):
             net.replace(name, torch.nn.Identity())
@@ -228,6 +232,10 @@ def _rf_network(torch: Any, net: Any, layers: dict[str, LayerBase], dev: Any) ->
         elif isinstance(layer, Amax):  # the gradient of a max reaches only the maximum
             m = net.layer(name)
             net.replace(name, reduce_module("sum", m.dims, m.keepdim))
+        elif isinstance(layer, (Sub, Div)) and layer.scalar is None:
+            # a difference or quotient of inputs can cancel (x - x has no gradient): the sum
+            # sees the same pixels
+            net.replace(name, merge_module("add"))
     net = net.to(device=dev, dtype=torch.float64)
     with torch.no_grad():
         for pname, p in net.named_parameters():

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..algebra.arith import as_int
 from ..layers import (
     AdaptiveMaxPool,
-    Add,
+    Arithmetic,
     AvgPool,
     BatchNorm,
     Conv,
@@ -23,7 +23,6 @@ from ..layers import (
     LayerBase,
     LayerNorm,
     MaxPool,
-    Mul,
     SeparableConv,
     Upsample,
 )
@@ -112,7 +111,7 @@ def scratch_bytes(layer: LayerBase, ctx: Ctx, ins: list[Shape], out: Shape, byte
     if isinstance(layer, Upsample) and layer.mode != "nearest":
         # the CPU kernels of the linear modes measure about six output-sized buffers
         return Scratch(transient=6 * max(byte, 4) * n_out)
-    if isinstance(layer, (Add, Mul)) and len(ins) > 2:
+    if isinstance(layer, Arithmetic) and len(ins) > 2:
         # the chain out = a + b; out = out + c ... holds one partial result besides the output
         return Scratch(kept=(len(ins) - 2) * n_out * byte) if probe else \
             Scratch(transient=n_out * byte)

@@ -38,6 +38,9 @@ CASES: list[tuple[Any, str]] = [
     (9408 * N * sympy.ceiling(H / 2) * sympy.ceiling(W / 2), "9408*N*ceil(H/2)*ceil(W/2)"),
     (sympy.floor(H / 4 + R(1, 4)) - 1, "floor((H + 1)/4) - 1"),
     (sympy.floor(H / 2) + 1, "floor(H/2) + 1"),
+    # together() cancels S and distributes: the argument is put over one denominator again
+    (sympy.floor((H * S - 2 * S * sympy.floor(H / 2)) / (2 * S), evaluate=False),
+     "floor((H - 2*floor(H/2))/2)"),
     (sympy.floor(R(7, 2) - H / 2), "floor((7 - H)/2)"),
     (sympy.floor(H / (2 * S)), "floor(H/(2*S))"),
     (sympy.floor((H - K) / S) + 1, "floor((H - K)/S) + 1"),

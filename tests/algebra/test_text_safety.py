@@ -132,7 +132,8 @@ def test_lone_surrogate_in_json_text_is_a_clean_error() -> None:
 FLOAT_FIELDS = [("leaky_relu", "negative_slope"), ("batch_norm", "eps"),
                 ("batch_norm", "momentum"), ("layer_norm", "eps"), ("dropout", "p"),
                 ("elu", "alpha"), ("softplus", "beta"), ("softplus", "threshold"),
-                ("prelu", "init")]
+                ("prelu", "init"), ("add", "scalar"), ("sub", "scalar"), ("mul", "scalar"),
+                ("div", "scalar")]
 
 
 @pytest.mark.parametrize(("layer", "field"), FLOAT_FIELDS)

@@ -324,3 +324,31 @@ def test_upsample_rf_stride_exact_and_consistent() -> None:
     ev = cnncalc.analyze(arch).evaluate(H=5).layers[-1].receptive_field.stride[0]
     assert _exact(bound) and _exact(ev)
     assert sympy.Rational(5, 7) == bound == ev
+
+
+# --- scalar arithmetic and channel_shuffle: counts and JSON -------------------------------
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_scalar_arithmetic_counts(op: str) -> None:
+    """x op s: shape unchanged, no params, 0 MACs, one other op per element."""
+    an = cnncalc.analyze(net([2, 3, "H", "W"], L(op, scalar=0.5)))
+    r = an.layers[0]
+    assert r.output_shape == an.input_shape
+    assert (r.params, r.macs) == (0, 0)
+    assert str(r.other_ops) == "6*H*W"
+    assert an.arch.layers[0].model_dump(exclude_none=True)["scalar"] == 0.5
+
+
+def test_without_scalar_the_json_is_unchanged() -> None:
+    """``scalar`` stays out of an architecture's JSON unless it is set."""
+    an = cnncalc.analyze(net([1, 3, 4, 4], L("relu", name="r"), L("add", inputs=["r", "input"]),
+                             L("mul", inputs=["r", "add1"])))
+    assert "scalar" not in an.arch.canonical_json()
+    assert all("scalar" not in layer.model_dump() for layer in an.arch.layers)
+    assert an.layers[1].other_ops == 48 and an.layers[2].other_ops == 48
+
+
+def test_channel_shuffle_counts() -> None:
+    an = cnncalc.analyze(net([2, 6, 5, 4], L("channel_shuffle", groups=3)))
+    r = an.layers[0]
+    assert (r.output_shape, r.params, r.macs, r.other_ops) == ((2, 6, 5, 4), 0, 0, 0)

@@ -60,6 +60,15 @@ REFUSALS = [
     _refusal("reflect-pad-symbol-over-the-input",
              net([1, 1, "H", 6], L("pad", padding="P", mode="reflect")), {"H": 3, "P": 3}),
     _refusal("reduce-a-repeated-axis", net([1, 2, 4, 4], L("sum", dim=[1, -3]))),
+    _refusal("sub-shapes-that-do-not-broadcast",
+             net([1, 2, 4, 4], L("max_pool", name="p", kernel_size=2),
+                 L("sub", inputs=["input", "p"]))),
+    _refusal("div-one-input", net([1, 2, 4, 4], L("div"))),
+    _refusal("channel-shuffle-groups-not-dividing", net([1, 3, 4, 4],
+                                                        L("channel_shuffle", groups=2))),
+    _refusal("channel-shuffle-rank-2", net([2, 4], L("channel_shuffle", groups=2))),
+    _refusal("channel-shuffle-groups-symbol-not-dividing",
+             net([1, "C", 4, 4], L("channel_shuffle", groups="G")), {"C": 6, "G": 4}),
 ]
 
 
@@ -90,3 +99,25 @@ def test_reductions_refuse_bad_axes(dim: Any, keepdim: bool, match: str) -> None
     with pytest.raises(cnncalc.CnnCalcError, match=match) as e:
         cnncalc.analyze(arch)
     assert e.value.kind == "invalid"
+
+
+@pytest.mark.parametrize("arch", [
+    pytest.param(net([1, 2, 4, 4], L("relu", name="r"), L(op, scalar=2.0, inputs=["r", "input"])),
+                 id=f"{op}-scalar-two-inputs") for op in ("add", "sub", "mul", "div")] + [
+    pytest.param(net([1, 2, 4, 4], L("div", scalar=z)), id=f"div-by-scalar-{z}")
+    for z in (0, 0.0, -0.0)])
+def test_scalar_arithmetic_refusals_are_invalid(arch: dict[str, Any]) -> None:
+    """A scalar layer takes exactly one input; a division by a scalar 0 is refused."""
+    with pytest.raises(cnncalc.CnnCalcError) as e:
+        cnncalc.analyze(arch)
+    assert e.value.kind == "invalid"
+
+
+def test_channel_shuffle_records_groups_dividing_channels() -> None:
+    arch = net([1, "C", "H", "W"], L("channel_shuffle", groups="G"))
+    an = cnncalc.analyze(arch)
+    assert "groups must divide the channels: C divisible by G" in [n.text for n in an.notes]
+    assert an.layers[0].other_ops == 0 and an.layers[0].macs == 0
+    with pytest.raises(cnncalc.CnnCalcError):
+        cnncalc.analyze(arch, {"C": 6, "G": 4, "H": 3, "W": 3})
+    assert cnncalc.analyze(arch, {"C": 6, "G": 3, "H": 3, "W": 3}).layers[0].params == 0

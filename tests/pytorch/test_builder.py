@@ -223,3 +223,13 @@ def test_lazy_exports() -> None:
     assert validate.__module__ == "cnncalc.pytorch.validation"
     with pytest.raises(AttributeError):
         cnncalc.no_such_thing  # noqa: B018
+
+
+def test_rf_probe_sees_through_a_difference_that_cancels() -> None:
+    # x - x has no gradient; the probe sums instead, so the field is the identity's (size 1)
+    arch = {"input": {"shape": [1, 1, 3]},
+            "layers": [{"type": "batch_norm", "name": "bn"},
+                       {"type": "sub", "name": "d", "inputs": ["bn", "bn"]},
+                       {"type": "div", "name": "q", "inputs": ["d", "bn"]}]}
+    rep = cnncalc.validate(arch, rf=True)
+    assert rep.ok, rep

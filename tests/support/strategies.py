@@ -6,8 +6,8 @@ so a CPU run of the built torch module takes a few milliseconds.
 
 ``architectures()`` draws ``(arch_dict, bindings)``: 1 to 3 spatial axes, sizes as ints or as
 symbols bound by ``bindings``, sequences of every layer type with random valid
-hyper-parameters, branches read through ``inputs``, residual ``add``/``mul``/``concat`` merges,
-blocks with arguments and repeats.
+hyper-parameters, branches read through ``inputs``, residual ``add``/``sub``/``mul``/``div``/
+``concat`` merges (and the one-input ``scalar`` forms), blocks with arguments and repeats.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ MAX_CHANNELS = 8
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "hardswish",
                "hardsigmoid", "elu", "mish", "softplus", "prelu", "dropout", "identity")
+SCALAR_OPS = ("add", "sub", "mul", "div")
+"""Element-wise ops drawn as simple layers in their one-input form, ``x op scalar``."""
+MERGE_OPS = ("add", "sub", "mul")
+"""Merges of tensors drawn freely; ``div`` divides only by a sigmoid gate (never 0, so that
+the gradients of the receptive-field probe stay finite)."""
 SIMPLE_TYPES = ("conv", "conv_transpose", "separable_conv", "max_pool", "avg_pool",
                 "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "linear", "flatten",
                 "batch_norm", "layer_norm", "group_norm", "softmax", "upsample", "pad", "mean",
-                "sum", "amax", *ACTIVATIONS)
+                "sum", "amax", "channel_shuffle", *SCALAR_OPS, *ACTIVATIONS)
 
 
 def numel(shape: Shape) -> int:
@@ -375,6 +380,13 @@ class Gen:
             if keep:
                 return layer, tuple(1 if i in axes else m for i, m in enumerate(x))
             return layer, tuple(m for i, m in enumerate(x) if i not in axes)
+        if t == "channel_shuffle":
+            if not spatial:
+                return None
+            return {"type": t, "groups": self.maybe_sym(draw(st.sampled_from(divisors(c))))}, x
+        if t in SCALAR_OPS:
+            # never 0: a product by 0 has no receptive field, a division by 0 is refused
+            return {"type": t, "scalar": draw(st.sampled_from([0.5, 2.0, -1.5, 3]))}, x
         if t in ACTIVATIONS:
             layer = {"type": t}
             if t == "leaky_relu" and draw(st.booleans()):
@@ -493,7 +505,7 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             start = cur
             for _ in range(draw(st.integers(1, 3))):
                 add(g.same_shape(x), x)
-            add({"type": draw(st.sampled_from(["add", "mul"])), "inputs": [cur, start]}, x)
+            add({"type": draw(st.sampled_from(MERGE_OPS)), "inputs": [cur, start]}, x)
         elif action == "merge":
             # merge the current tensor with any earlier one it broadcasts with
             others = sorted(n for n, s in g.shapes.items() if n != cur and _broadcastable(s, x))
@@ -513,7 +525,7 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
                 continue
             if draw(st.booleans()):
                 ins = list(draw(st.permutations(ins)))
-            add({"type": draw(st.sampled_from(["add", "mul"])), "inputs": ins}, out)
+            add({"type": draw(st.sampled_from(MERGE_OPS)), "inputs": ins}, out)
         elif action == "se":
             if len(x) < 3:
                 continue
@@ -525,8 +537,11 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             add({"type": "relu"}, g.shapes[cur])
             add({"type": "conv", "out_channels": x[1], "kernel_size": 1},
                 (x[0], x[1], *([1] * (len(x) - 2))))
-            add({"type": draw(st.sampled_from(["sigmoid", "hardswish", "hardsigmoid"]))},
-                g.shapes[cur])
+            gate = draw(st.sampled_from(["sigmoid", "hardswish", "hardsigmoid"]))
+            add({"type": gate}, g.shapes[cur])
+            if gate == "sigmoid" and draw(st.booleans()):
+                add({"type": "div", "inputs": [body, cur]}, x)  # a sigmoid is never 0
+                continue
             ins = [body, cur] if draw(st.booleans()) else [cur, body]
             add({"type": "mul", "inputs": ins}, x)
         elif action == "concat":

@@ -45,6 +45,7 @@ SYM_FIELDS: dict[str, tuple[str, ...]] = {
     "prelu": ("num_parameters",),
     "upsample": ("scale_factor", "size"),
     "pad": ("padding",),
+    "channel_shuffle": ("groups",),
     "repeat": ("times",),
 }
 """Per layer type, the integer fields that accept expressions."""
