@@ -9,6 +9,7 @@ from ..algebra.arith import as_int
 from ..layers import (
     Add,
     Amax,
+    Arithmetic,
     ChannelShuffle,
     Concat,
     Ctx,
@@ -58,24 +59,9 @@ def merge_module(kind: str, dim: int = 1, scalar: float | None = None) -> nn.Mod
     return Merge()
 
 
-@builds(Add)
-def _add(layer: Add, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return merge_module("add", scalar=layer.scalar)
-
-
-@builds(Sub)
-def _sub(layer: Sub, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return merge_module("sub", scalar=layer.scalar)
-
-
-@builds(Mul)
-def _mul(layer: Mul, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return merge_module("mul", scalar=layer.scalar)
-
-
-@builds(Div)
-def _div(layer: Div, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return merge_module("div", scalar=layer.scalar)
+@builds(Add, Sub, Mul, Div)
+def _arithmetic(layer: Arithmetic, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
+    return merge_module(layer.type, scalar=layer.scalar)
 
 
 @builds(Concat)

@@ -7,7 +7,6 @@ every loop bounded) covers queueing, stalled bodies and the validation worker's 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -40,10 +39,8 @@ SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
         "layers": [{"type": "repeat", "times": 40, "body": [
             {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
              "padding": "P"}]}]}
-needs_validate = pytest.mark.skipif(service_mod.validation_unavailable() is not None,
-                                    reason="torch is not installed")
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+HAS_TORCH = service_mod.validation_unavailable() is None
+needs_validate = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
 
 
 @pytest.fixture(scope="module")
