@@ -74,9 +74,11 @@ class ErrorBody(BaseModel):
 
 
 class ReceptiveFieldOut(BaseModel):
-    size: list[int | str]
-    stride: list[int | str]
-    start: list[int | str]
+    """Per input spatial axis; null where the field is not defined (axes merged or moved)."""
+
+    size: list[int | str | None]
+    stride: list[int | str | None]
+    start: list[int | str | None]
 
 
 class LayerOut(BaseModel):
@@ -93,6 +95,9 @@ class LayerOut(BaseModel):
     flops: int | str
     activations: int | str
     receptive_field: ReceptiveFieldOut
+    output_shapes: list[list[int | str]] | None = Field(
+        None, description="Every output's shape, for a layer with several (split, chunk).")
+    opaque: bool | None = Field(None, description="True where the counts are unknown.")
 
 
 class AnalysisOut(BaseModel):

@@ -91,7 +91,8 @@ class Analysis:
             activations=acts, activation_bytes=prod([dtype_bytes, acts]),
             param_bytes=prod([dtype_bytes, params]), peak_activation_bytes=peak_activation_bytes,
             training_activation_bytes=training_activation_bytes,
-            receptive_field=layers[-1].receptive_field)
+            receptive_field=layers[-1].receptive_field,
+            incomplete=tuple(r.name for r in layers if r.opaque))
 
     def __repr__(self) -> str:
         t = self.totals
@@ -201,9 +202,9 @@ class Analysis:
                 return int(compile_int(v)(b))
             return norm(sympy.sympify(v).xreplace(reps))
 
-        def ev_exact(v: Value) -> Value:
+        def ev_exact(v: Value | None) -> Value | None:
             """Receptive fields may be rational (after upsampling): substitute exactly."""
-            if is_num(v) or not (free_names(v) & b.keys()):
+            if v is None or is_num(v) or not (free_names(v) & b.keys()):
                 return v
             return norm(sympy.sympify(v).xreplace(reps))
 
@@ -223,7 +224,9 @@ class Analysis:
                 buffers=ev(r.buffers), macs=ev(r.macs), other_ops=ev(r.other_ops),
                 activations=ev(r.activations), receptive_field=rf_new,
                 aliases_input=r.aliases_input, path=r.path,
-                work=tuple(Work(*(ev(x) for x in w)) for w in r.work)))
+                work=tuple(Work(*(ev(x) for x in w)) for w in r.work),
+                output_shapes=tuple(tuple(ev(x) for x in s) for s in r.output_shapes),
+                opaque=r.opaque))
         for r in new_layers:
             if any(is_num(v) and v < 1 for v in r.output_shape):
                 return bound()  # a rule no note recorded: the bound analysis says why

@@ -24,7 +24,7 @@ from .apply import apply_layer
 from .bindings import MAX_BINDING, check_bindings
 from .constraints.signs import sign_of
 from .dtypes import DTYPE_BYTES
-from .graph import INPUT, expand, symbols
+from .graph import INPUT, Node, expand, symbols
 from .results import LayerResult, ReceptiveField
 from .schema import Architecture
 
@@ -76,14 +76,16 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
         shape.append(x)
     nd = len(shape) - 2
     extent = tuple(shape[2:])
-    inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd, axis_map=tuple(range(nd)))
+    inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd,
+                 axes=((), (), *((a,) for a in range(nd))))
     nodes = expand(arch, env)
     tensors: dict[str, Tensor] = {INPUT: inp}
+    parts: dict[str, int] = {}  # layers with several outputs: how many
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
     for node in nodes:
         layer = node.layer
-        ins = [tensors[n] for n in node.inputs]
+        ins = [_read(tensors, parts, n, node) for n in node.inputs]
         lo, hi = layer.n_inputs
         if not lo <= len(ins) <= hi:
             raise CnnCalcError(f"{node.type} takes {lo}" + (f" to {hi}" if hi != lo else "")
@@ -97,18 +99,40 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
         except (ZeroDivisionError, TypeError, ValueError) as e:  # sympy on degenerate input
             raise CnnCalcError(f"cannot analyse: {e}", layer=node.name, index=node.index,
                                path=node.path) from None
-        tensors[node.name] = Tensor(out.shape, out.rf, out.axis_map)
-        n_out = prod(out.shape)
+        if out.parts:
+            parts[node.name] = len(out.parts)
+            for i, part in enumerate(out.parts):
+                tensors[f"{node.name}.{i}"] = part
+            n_out = total(prod(p.shape) for p in out.parts)
+        else:
+            tensors[node.name] = out.tensor()
+            n_out = prod(out.shape)
         results.append(LayerResult(
             name=node.name, type=node.type, inputs=list(node.inputs), output_shape=out.shape,
             params=out.params, buffers=out.buffers, macs=out.macs, other_ops=out.other_ops,
             activations=n_out, receptive_field=ReceptiveField.of(out.rf),
-            aliases_input=out.aliases_input,
-            path=node.path, work=out.work))
+            aliases_input=out.aliases_input, path=node.path, work=out.work,
+            output_shapes=tuple(p.shape for p in out.parts), opaque=out.opaque))
     peak, kept = _memory(results, prod(shape), byte)
     return Analysis(arch=arch, bindings=env, symbols=names, input_shape=tuple(shape),
                     layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,
                     training_activation_bytes=kept, rerun=run)
+
+
+def _read(tensors: dict[str, Tensor], parts: dict[str, int], name: str, node: Node) -> Tensor:
+    """The tensor ``name`` that ``node`` reads; a layer with several outputs is read by part."""
+    t = tensors.get(name)
+    if t is not None:
+        return t
+    base, _, i = name.rpartition(".")
+    if base in tensors:
+        raise CnnCalcError(f"{base!r} has one output: read it as {base!r}", layer=node.name,
+                           index=node.index, path=[*node.path, "inputs"])
+    n = parts.get(name, parts.get(base, 0))
+    which = ", ".join(f"{name if name in parts else base}.{j}" for j in range(n))
+    msg = (f"{name!r} has {n} outputs: read one of {which}" if name in parts
+           else f"{base!r} has {n} outputs ({which}); there is no output {i}")
+    raise CnnCalcError(msg, layer=node.name, index=node.index, path=[*node.path, "inputs"])
 
 
 def liveness(results: list[LayerResult]) -> tuple[dict[str, str], dict[str, int]]:
@@ -126,6 +150,8 @@ def liveness(results: list[LayerResult]) -> tuple[dict[str, str], dict[str, int]
         else:
             owner[r.name] = r.name
             last_use[r.name] = i
+        for j in range(len(r.output_shapes)):  # the parts of a split, read as "NAME.j"
+            owner[f"{r.name}.{j}"] = owner[r.name]
         for n in r.inputs:
             last_use[owner[n]] = i
     if results:

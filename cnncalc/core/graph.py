@@ -10,7 +10,7 @@ unknown names and cycles are errors, as are expansions past the layer and nestin
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -98,8 +98,9 @@ class _Expander:
             local = local_names[idx]
             full = self._join(scope.prefix, local)
             ipath = [*path, idx]
+            reads = getattr(item, "n_inputs", (1, 1))[1] > 0  # a parameter reads nothing
             refs: list[Ref] = ([_Ref(scope, n, full, idx, tuple(ipath)) for n in item.inputs]
-                               if item.inputs else [prev])
+                               if item.inputs else [prev] if reads else [])
             if isinstance(item, BlockRef):
                 out = self._block(item, full, refs, env, ipath, depth, index=idx)
             elif isinstance(item, Repeat):
@@ -205,6 +206,14 @@ class _Expander:
             return self.full_out[full]
         if ref.name in self.full_out:
             return self.full_out[ref.name]
+        base, dot, part = ref.name.rpartition(".")
+        if dot and part.isdigit() and base:  # an output of a layer with several: "split.1"
+            try:
+                whole = self.resolve(_Ref(ref.scope, base, ref.owner, ref.index, ref.path),
+                                     seen + 1)
+                return f"{whole}.{part}"
+            except CnnCalcError:
+                pass
         known = sorted(ref.scope.local_out)
         raise CnnCalcError(f"unknown input {ref.name!r}; known names here: "
                            f"{', '.join(['input', *known][:20])}", layer=ref.owner,
@@ -219,17 +228,26 @@ def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
     by_name = {n.name: n for n in ex.nodes}
     for n in ex.nodes:
         n.inputs = [ex.resolve(r) for r in n.refs]
-        if n.name in n.inputs:
+        if n.name in (producer(i, by_name) for i in n.inputs):
             raise CnnCalcError("a layer cannot read its own output (cycle)", layer=n.name,
                                index=n.index, path=n.path)
     return _toposort(ex.nodes, by_name)
+
+
+def producer(name: str, by_name: Mapping[str, Node]) -> str:
+    """The layer that makes tensor ``name``: itself, or for part ``"s.1"`` of a layer with
+    several outputs, ``"s"`` (an exact layer name wins)."""
+    if name in by_name or name == INPUT:
+        return name
+    base, _, part = name.rpartition(".")
+    return base if part.isdigit() and base in by_name else name
 
 
 def _toposort(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
     indeg = {n.name: 0 for n in nodes}
     users: dict[str, list[str]] = {n.name: [] for n in nodes}
     for n in nodes:
-        for i in set(n.inputs):
+        for i in {producer(x, by_name) for x in n.inputs}:
             if i != INPUT:
                 indeg[n.name] += 1
                 users[i].append(n.name)

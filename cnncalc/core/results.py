@@ -23,8 +23,9 @@ TOTALS = ("params", "buffers", "macs", "flops", "other_ops", "activations", "act
 
 
 def jsonable(v: Any) -> Any:
-    """A value for JSON: an int when it is a number, else the readable formula."""
-    if is_num(v):
+    """A value for JSON: an int when it is a number, None as null, else the readable
+    formula."""
+    if v is None or is_num(v):
         return v
     v = norm(v)
     if is_num(v):
@@ -37,14 +38,21 @@ class ReceptiveField:
     """Per input spatial axis: pixels seen, input step between neighbouring outputs, offset of
     the first pixel seen by output 0."""
 
-    size: tuple[Value, ...]
-    stride: tuple[Value, ...]
-    start: tuple[Value, ...]
+    size: tuple[Value | None, ...]
+    stride: tuple[Value | None, ...]
+    start: tuple[Value | None, ...]
 
     @classmethod
     def of(cls, axes: tuple[RFAxis, ...]) -> ReceptiveField:
-        return cls(tuple(a.size for a in axes), tuple(a.stride for a in axes),
-                   tuple(a.start for a in axes))
+        """The reported field; an undefined axis (:class:`RFAxis`) reads None (JSON null)."""
+        return cls(tuple(None if a.undefined else a.size for a in axes),
+                   tuple(None if a.undefined else a.stride for a in axes),
+                   tuple(None if a.undefined else a.start for a in axes))
+
+    @property
+    def defined(self) -> bool:
+        """Whether every axis has a field (none is undefined)."""
+        return all(v is not None for v in self.size)
 
     def to_dict(self) -> dict[str, list[Any]]:
         return {"size": [jsonable(v) for v in self.size],
@@ -70,6 +78,11 @@ class LayerResult:
     path: list[str | int] = field(default_factory=list)
     dtype_bytes: int = 4
     work: tuple[Work, ...] = ()
+    output_shapes: tuple[tuple[Value, ...], ...] = ()
+    """Every output's shape, for a layer with several (``split``: read as ``name.0``...)."""
+    opaque: bool = False
+    """Counts unknown (an ``opaque`` layer): its params, MACs and ops are reported as 0 and
+    the totals are marked incomplete."""
 
     @property
     def flops(self) -> Value:
@@ -83,6 +96,10 @@ class LayerResult:
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.type, "inputs": self.inputs,
                              "output_shape": [jsonable(v) for v in self.output_shape]}
+        if self.output_shapes:
+            d["output_shapes"] = [[jsonable(v) for v in s] for s in self.output_shapes]
+        if self.opaque:
+            d["opaque"] = True
         for q in QUANTITIES:
             d[q] = jsonable(getattr(self, q))
         d["receptive_field"] = self.receptive_field.to_dict()
@@ -105,8 +122,12 @@ class Totals:
     peak_activation_bytes: Value
     training_activation_bytes: Value
     receptive_field: ReceptiveField
+    incomplete: tuple[str, ...] = ()
+    """The ``opaque`` layers, whose counts are unknown: the totals leave them out."""
 
     def to_dict(self) -> dict[str, Any]:
         d = {q: jsonable(getattr(self, q)) for q in TOTALS}
         d["receptive_field"] = self.receptive_field.to_dict()
+        if self.incomplete:
+            d["incomplete"] = list(self.incomplete)
         return d

@@ -21,7 +21,7 @@ from ..algebra.arith import Value, ceildiv, floordiv, is_num, norm, prod, vmax, 
 from ..algebra.printing import pretty
 from .context import Ctx, decide_ge
 from .fields import Axes, ExprStr, Flag, IntLike, Padding, StrictInt, expr_fields
-from .tensor import ConditionKind, Note, NoteKind, Out, RFAxis, Tensor, Work
+from .tensor import EMPTY, UNDEFINED, ConditionKind, Note, NoteKind, Out, RFAxis, Src, Tensor, Work
 
 
 class LayerBase(BaseModel):
@@ -125,7 +125,7 @@ def window_out(n: Value, k_eff: Value, s: Value, pb: Value, pa: Value, ceil_mode
 
 def window_rf(rf: RFAxis, k_eff: Value, s: Value, pb: Value) -> RFAxis:
     """Receptive field after a window of effective size ``k_eff``, stride ``s``, left pad ``pb``."""
-    if rf.whole:
+    if not rf.window:
         return rf
     return RFAxis(size=norm(rf.size + (k_eff - 1) * rf.stride),
                   stride=norm(rf.stride * s), start=norm(rf.start - pb * rf.stride))
@@ -166,26 +166,45 @@ def whole(ctx: Ctx, axis: int | None) -> RFAxis:
 
 
 def map_rf(t: Tensor, per_axis: Sequence[RFAxis | None]) -> tuple[RFAxis, ...]:
-    """Replace the fields of the input axes that tensor spatial axes map to."""
+    """Replace the fields of the input axes that tensor spatial axes (2 and up) are."""
     rf = list(t.rf)
     for i, new in enumerate(per_axis):
-        ax = t.axis_map[i] if i < len(t.axis_map) else None
+        ax = t.src(i + 2)
         if ax is not None and new is not None:
             rf[ax] = new
     return tuple(rf)
 
 
 def rf_of(t: Tensor, i: int) -> RFAxis | None:
-    """The field of tensor spatial axis ``i`` (None if it maps to no input axis)."""
-    ax = t.axis_map[i] if i < len(t.axis_map) else None
+    """The field of tensor spatial axis ``i`` (tensor axis ``i + 2``; None if it is no input
+    axis)."""
+    ax = t.src(i + 2)
     return t.rf[ax] if ax is not None else None
+
+
+def mixed(t: Tensor, dims: Sequence[int], ctx: Ctx,
+          rf: Sequence[RFAxis] | None = None) -> tuple[RFAxis, ...]:
+    """The fields after an output reads every position along tensor axes ``dims`` (a linear
+    layer over the last axis, a reduction, a conv over the channels, attention over tokens):
+    each input axis those axes are made of is seen whole."""
+    out = list(t.rf if rf is None else rf)
+    for d in dims:
+        for ax in t.axes[d]:
+            if not out[ax].empty:
+                out[ax] = whole(ctx, ax)
+    return tuple(out)
+
+
+def without_src(axes: Sequence[Src], dims: Sequence[int]) -> tuple[Src, ...]:
+    """``axes`` with tensor axes ``dims`` made of no input axis (new features)."""
+    return tuple(() if i in dims else a for i, a in enumerate(axes))
 
 
 def elementwise(t: Tensor, ops_per_element: int = 0, params: Value = 0, buffers: Value = 0,
                 aliases_input: bool = False) -> Out:
     """An output of the same shape and field as the input (activations, norms, dropout)."""
     n = t.numel()
-    return Out(shape=t.shape, rf=t.rf, axis_map=t.axis_map, params=params, buffers=buffers,
+    return Out(shape=t.shape, rf=t.rf, axes=t.axes, params=params, buffers=buffers,
                other_ops=prod([ops_per_element, n]) if ops_per_element else 0,
                aliases_input=aliases_input)
 
@@ -199,7 +218,8 @@ def need_spatial(t: Tensor, ctx: Ctx, what: str) -> int:
     return nd
 
 
-__all__ = ["Axes", "ConditionKind", "Ctx", "ExprStr", "Flag", "IntLike", "LayerBase", "Note",
-           "NoteKind", "Out", "Padding", "Pads", "RFAxis", "StrictInt", "Tensor", "Work",
-           "decide_ge", "elementwise", "expr_fields", "map_rf", "need_spatial", "resolve_padding",
-           "rf_of", "sliding_window", "whole", "window_out", "window_rf"]
+__all__ = ["EMPTY", "UNDEFINED", "Axes", "ConditionKind", "Ctx", "ExprStr", "Flag", "IntLike",
+           "LayerBase", "Note", "NoteKind", "Out", "Padding", "Pads", "RFAxis", "Src",
+           "StrictInt", "Tensor", "Work", "decide_ge", "elementwise", "expr_fields", "map_rf",
+           "mixed", "need_spatial", "resolve_padding", "rf_of", "sliding_window", "whole",
+           "window_out", "window_rf", "without_src"]

@@ -23,9 +23,11 @@ from .base import (
     Tensor,
     Work,
     map_rf,
+    mixed,
     need_spatial,
     rf_of,
     sliding_window,
+    without_src,
 )
 
 
@@ -54,7 +56,7 @@ class Conv(LayerBase):
         n_out = prod(shape)
         weights = prod([*k, cin_g, c_out])
         work = Work(t.shape[0], prod(spatial), prod(k), cin_g, c_out)
-        return Out(shape=shape, rf=rf, axis_map=t.axis_map,
+        return Out(shape=shape, rf=mixed(t, [1], ctx, rf), axes=without_src(t.axes, [1]),
                    params=norm(weights + (c_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
@@ -103,7 +105,7 @@ class ConvTranspose(LayerBase):
                 ctx.require("ge", f"output length along spatial axis {i} >= 1", o, 1)
             spatial.append(o)
             r = rf_of(t, i)
-            if r is None or r.whole:
+            if r is None or not r.window:
                 rfs.append(r)
                 continue
             # Output position o reads inputs j with j*s = o + p - m*d: at most ceil(k_eff/s) of
@@ -115,7 +117,8 @@ class ConvTranspose(LayerBase):
         shape = (t.shape[0], c_out, *spatial)
         weights = prod([*k, c_in, cout_g])
         work = Work(t.shape[0], prod(t.spatial), prod(k), c_in, cout_g)
-        return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map,
+        return Out(shape=shape, rf=mixed(t, [1], ctx, map_rf(t, rfs)),
+                   axes=without_src(t.axes, [1]),
                    params=norm(weights + (c_out if self.bias else 0)),
                    macs=work.macs(), other_ops=prod(shape) if self.bias else 0, work=(work,))
 
@@ -148,6 +151,7 @@ class SeparableConv(LayerBase):
         params = norm(prod([*k, mid]) + prod([mid, c_out]) + (c_out if self.bias else 0))
         s = prod(spatial)
         work = (Work(t.shape[0], s, prod(k), 1, mid), Work(t.shape[0], s, 1, mid, c_out))
-        return Out(shape=shape, rf=rf, axis_map=t.axis_map, params=params,
+        return Out(shape=shape, rf=mixed(t, [1], ctx, rf), axes=without_src(t.axes, [1]),
+                   params=params,
                    macs=total(w.macs() for w in work), other_ops=n_out if self.bias else 0,
                    work=work)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from ..algebra.arith import norm, prod
-from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, whole
+from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, mixed, without_src
 
 
 class Linear(LayerBase):
@@ -25,14 +25,11 @@ class Linear(LayerBase):
         s_in = t.shape[-1]
         s_out = ctx.val(self.out_features, "out_features")
         shape = (*t.shape[:-1], s_out)
-        rf = list(t.rf)
-        last = len(t.shape) - 3
-        ax = t.axis_map[last] if last >= 0 and t.axis_map else None
-        if ax is not None:
-            rf[ax] = whole(ctx, ax)
+        last = len(t.shape) - 1
+        rf = mixed(t, [last], ctx)
         n_out = prod(shape)
         work = Work(t.shape[0], prod(t.shape[1:-1]), 1, s_in, s_out)
-        return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map,
+        return Out(shape=shape, rf=rf, axes=without_src(t.axes, [last]),
                    params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
 
@@ -54,14 +51,10 @@ class Flatten(LayerBase):
             raise ctx.error(f"start_dim {self.start_dim} / end_dim {self.end_dim} do not fit an "
                             f"input of rank {r}")
         shape = (*t.shape[:a], prod(t.shape[a:b + 1]), *t.shape[b + 1:])
-        rf = list(t.rf)
-        old: list[int | None] = [None, None, *t.axis_map]  # input axis of every tensor axis
         if a == b:
-            new = old
-        else:
-            for ax in old[a:b + 1]:
-                if ax is not None:
-                    rf[ax] = whole(ctx, ax)
-            new = [*old[:a], None, *old[b + 1:]]
-        return Out(shape=shape, rf=tuple(rf), axis_map=tuple(new[2:len(shape)]),
-                   aliases_input=True)
+            return Out(shape=shape, rf=t.rf, axes=t.axes, aliases_input=True)
+        # The merged axes lose their place; by this layer's convention (docs/conventions.md)
+        # their fields become the whole input, as the linear layer that usually follows sees.
+        rf = mixed(t, range(a, b + 1), ctx)
+        axes = (*t.axes[:a], (), *t.axes[b + 1:])
+        return Out(shape=shape, rf=rf, axes=axes, aliases_input=True)

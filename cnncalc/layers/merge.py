@@ -17,16 +17,22 @@ from pydantic import Field
 
 from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
 from ..algebra.printing import pretty
-from .base import Ctx, LayerBase, Out, RFAxis, Tensor, elementwise
+from .base import EMPTY, UNDEFINED, Ctx, LayerBase, Out, RFAxis, Src, Tensor, elementwise
 
 
 def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
     """Per input axis, the smallest field covering every input's field."""
     out = []
     for ax in range(len(ins[0].rf)):
-        fields = [t.rf[ax] for t in ins]
+        fields = [t.rf[ax] for t in ins if not t.rf[ax].empty]
+        if not fields:
+            out.append(EMPTY)
+            continue
         if any(f.whole for f in fields):
             out.append(next(f for f in fields if f.whole))
+            continue
+        if any(f.undefined for f in fields):
+            out.append(UNDEFINED)
             continue
         strides = [f.stride for f in fields]
         if any(same(strides[0], s) is False for s in strides[1:]):
@@ -46,6 +52,17 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
         start = vmin(*[f.start for f in fields])
         end = vmax(*[norm(f.start + f.size) for f in fields])
         out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))
+    return tuple(out)
+
+
+def merged_axes(ins: Sequence[Tensor], shape: Sequence[Value]) -> tuple[Src, ...]:
+    """Per output axis, what it is made of: the first input (in order) whose size along it is
+    not a broadcast 1 decides (a learned ``parameter`` of size 1 does not)."""
+    out: list[Src] = []
+    for axis in range(len(shape)):
+        srcs = [t.axes[axis] for t in ins if not (is_num(t.shape[axis]) and t.shape[axis] == 1)
+                and not all(f.empty for f in t.rf)]
+        out.append(srcs[0] if srcs else ins[0].axes[axis])
     return tuple(out)
 
 
@@ -96,8 +113,7 @@ class Arithmetic(LayerBase):
                                   "to broadcast)", ctx)
             shape.append(big[0])
         n = prod(shape)
-        first = max(ins, key=lambda t: len(t.axis_map))
-        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axis_map=first.axis_map,
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=merged_axes(ins, shape),
                    other_ops=prod([len(ins) - 1, n]))
 
 
@@ -154,4 +170,4 @@ class Concat(LayerBase):
             for t in ins[1:]:
                 _match(ins[0].shape[axis], t.shape[axis],
                        f"inputs differ along axis {axis} (all but dim {self.dim} must match)", ctx)
-        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axis_map=ins[0].axis_map)
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=merged_axes(ins, shape))

@@ -27,6 +27,7 @@ from .base import (
     Pads,
     RFAxis,
     Tensor,
+    mixed,
     need_spatial,
     sliding_window,
     whole,
@@ -50,7 +51,7 @@ class MaxPool(LayerBase):
                                               self.padding, self.dilation, self.ceil_mode)
         _check_pool_padding(pads, k, self.ceil_mode, ctx)
         shape = (t.shape[0], t.channels, *spatial)
-        return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
+        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
 
 
 class AvgPool(LayerBase):
@@ -76,7 +77,7 @@ class AvgPool(LayerBase):
                 ctx.check_ge(n, ki, f"avg_pool3d input >= kernel along spatial axis {i}",
                              functools.partial(_avg3d_msg, n, ki, i))
         shape = (t.shape[0], t.channels, *spatial)
-        return Out(shape=shape, rf=rf, axis_map=t.axis_map, other_ops=prod([*shape, *k]))
+        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
 
 
 def _avg3d_msg(n: Value, ki: Value, i: int) -> str:
@@ -141,14 +142,14 @@ class _Adaptive(LayerBase):
         shape = (t.shape[0], t.channels, *out)
         rf = list(t.rf)
         for i in range(nd):
-            ax = t.axis_map[i]
-            if ax is None or rf[ax].whole:
+            ax = t.src(i + 2)
+            if ax is None or not rf[ax].window:
                 continue
             if is_num(out[i]) and out[i] == 1:
                 rf[ax] = whole(ctx, ax)
                 continue
             rf[ax] = _adaptive_rf(rf[ax], t.spatial[i], out[i], ctx, i)
-        return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map, other_ops=t.numel())
+        return Out(shape=shape, rf=tuple(rf), axes=t.axes, other_ops=t.numel())
 
 
 def _adaptive_rf(r: RFAxis, n: Value, out: Value, ctx: Ctx, axis: int) -> RFAxis:
@@ -199,12 +200,9 @@ class GlobalAvgPool(LayerBase):
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
         nd = need_spatial(t, ctx, "global_avg_pool")
-        rf = list(t.rf)
-        for ax in t.axis_map:
-            if ax is not None:
-                rf[ax] = whole(ctx, ax)
+        rf = mixed(t, range(2, len(t.shape)), ctx)
         if self.keepdim:
-            return Out(shape=(t.shape[0], t.channels, *([1] * nd)), rf=tuple(rf),
-                       axis_map=t.axis_map, other_ops=t.numel())
-        return Out(shape=(t.shape[0], t.channels), rf=tuple(rf), axis_map=(),
+            return Out(shape=(t.shape[0], t.channels, *([1] * nd)), rf=rf,
+                       axes=t.axes, other_ops=t.numel())
+        return Out(shape=(t.shape[0], t.channels), rf=rf, axes=t.axes[:2],
                    other_ops=t.numel())

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Ctx, Flag, LayerBase, Out, StrictInt, Tensor, whole
+from .base import Ctx, Flag, LayerBase, Out, StrictInt, Tensor, mixed
 
 
 class Reduction(LayerBase):
@@ -49,25 +49,14 @@ class Reduction(LayerBase):
         if not self.keepdim and r - len(red) < 2:
             raise ctx.error("without keepdim the output must keep the batch axis and at least "
                             "one other; reduce fewer axes or set keepdim")
-        old: list[int | None] = [None, None, *t.axis_map]  # input axis of every tensor axis
-        old += [None] * (r - len(old))
-        rf = list(t.rf)
-        for a in red:
-            ax = old[a]
-            if ax is not None:
-                rf[ax] = whole(ctx, ax)
+        rf = list(mixed(t, red, ctx))
         if self.keepdim:
             shape = tuple(1 if i in red else n for i, n in enumerate(t.shape))
-            return Out(shape=shape, rf=tuple(rf), axis_map=t.axis_map, other_ops=t.numel())
+            return Out(shape=shape, rf=tuple(rf), axes=t.axes, other_ops=t.numel())
         keep = [i for i in range(r) if i not in red]
         shape = tuple(t.shape[i] for i in keep)
-        # A kept spatial axis that moves into the channel slot (axis 1) loses its place: its
-        # field becomes the whole input, as flatten does for the axes it merges.
-        moved = old[keep[1]]
-        if keep[1] >= 2 and moved is not None:
-            rf[moved] = whole(ctx, moved)
-        new = [old[i] for i in keep[2:]]
-        return Out(shape=shape, rf=tuple(rf), axis_map=tuple(new), other_ops=t.numel())
+        return Out(shape=shape, rf=tuple(rf), axes=tuple(t.axes[i] for i in keep),
+                   other_ops=t.numel())
 
     def reduces_spatial(self, rank: int) -> bool:
         """Whether a spatial axis (2 and up) of an input of rank ``rank`` is reduced or moves

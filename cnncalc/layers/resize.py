@@ -61,7 +61,7 @@ class Upsample(LayerBase):
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
-            if r is None or r.whole:
+            if r is None or not r.window:
                 rfs.append(r)
                 continue
             step = ratio(norm(r.stride * t.spatial[i]), out[i])
@@ -75,7 +75,7 @@ class Upsample(LayerBase):
                               start=norm(r.start - back)))
         shape = (t.shape[0], t.channels, *out)
         ops = 0 if self.mode == "nearest" else prod([2 ** nd, *shape])
-        return Out(shape=shape, rf=map_rf(t, rfs), axis_map=t.axis_map, other_ops=ops)
+        return Out(shape=shape, rf=map_rf(t, rfs), axes=t.axes, other_ops=ops)
 
 
 class Pad(LayerBase):
@@ -108,11 +108,11 @@ class Pad(LayerBase):
         rfs: list[RFAxis | None] = []
         for i in range(nd):
             r = rf_of(t, i)
-            if r is not None and not r.whole:
+            if r is not None and r.window:
                 start = norm(r.start - pads[i][0] * r.stride)
                 r = RFAxis(size=r.size, stride=r.stride, start=start)
             rfs.append(r)
-        return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axis_map=t.axis_map)
+        return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axes=t.axes)
 
 
 
@@ -133,4 +133,4 @@ class ChannelShuffle(LayerBase):
                             f"{len(t.shape)}")
         g = ctx.val(self.groups, "groups")
         ctx.divisible(t.channels, g, "groups must divide the channels")
-        return Out(shape=t.shape, rf=t.rf, axis_map=t.axis_map)
+        return Out(shape=t.shape, rf=t.rf, axes=t.axes)

@@ -38,26 +38,50 @@ class RFAxis:
     """Receptive field along one input axis: pixels seen, input step between outputs, offset.
 
     ``whole`` marks a field that covers the entire input (after a global pool, a flatten, or a
-    linear layer over that axis).
+    linear layer over that axis). ``undefined`` marks a field that no longer has a size and a
+    step: the axis was merged with another (a reshape of ``H, W`` into tokens) or moved out of
+    place, so its positions are not a window of the input; tables show it as not defined,
+    never as a made-up number. ``empty`` marks the field of a tensor that reads no input pixel
+    (a learned ``parameter``); merges ignore it.
     """
 
     size: Value
     stride: Value
     start: Value
     whole: bool = False
+    undefined: bool = False
+    empty: bool = False
+
+    @property
+    def window(self) -> bool:
+        """Whether this is a window of the input (neither whole, undefined nor empty)."""
+        return not (self.whole or self.undefined or self.empty)
+
+
+UNDEFINED = RFAxis(0, 0, 0, undefined=True)
+"""The field of an axis whose positions are not a window of the input."""
+EMPTY = RFAxis(0, 0, 0, empty=True)
+"""The field of a tensor that reads no input pixel."""
+
+Src = tuple[int, ...]
+"""The network-input spatial axes a tensor axis is made of: ``()`` for the batch, channel and
+feature axes; ``(a,)`` for an axis that is input axis ``a`` (its field is ``rf[a]``); several
+when a reshape merged them (their fields are then undefined)."""
 
 
 @dataclass(frozen=True)
 class Tensor:
     """A tensor flowing between layers: its shape and the field of its positions.
 
-    ``axis_map[i]`` names the network-input axis that tensor spatial axis ``i`` (tensor axis
-    ``i + 2``) corresponds to, or None when it has none (after a flatten).
+    ``rf[a]`` is the field along network-input spatial axis ``a``; ``axes[i]`` (one per tensor
+    axis) says which input axes tensor axis ``i`` is made of (:data:`Src`): in ``[N, C, H, W]``
+    that is ``((), (), (0,), (1,))``; after a permute to ``[N, H, W, C]``,
+    ``((), (0,), (1,), ())``.
     """
 
     shape: tuple[Value, ...]
     rf: tuple[RFAxis, ...]
-    axis_map: tuple[int | None, ...]
+    axes: tuple[Src, ...]
 
     @property
     def spatial(self) -> tuple[Value, ...]:
@@ -73,6 +97,11 @@ class Tensor:
 
     def numel(self) -> Value:
         return prod(self.shape)
+
+    def src(self, i: int) -> int | None:
+        """The input axis that tensor axis ``i`` is, when it is exactly one; else None."""
+        s = self.axes[i] if 0 <= i < len(self.axes) else ()
+        return s[0] if len(s) == 1 else None
 
 
 class Work(NamedTuple):
@@ -97,10 +126,18 @@ class Out:
 
     shape: tuple[Value, ...]
     rf: tuple[RFAxis, ...]
-    axis_map: tuple[int | None, ...]
+    axes: tuple[Src, ...]
     params: Value = 0
     buffers: Value = 0
     macs: Value = 0
     other_ops: Value = 0
     aliases_input: bool = False
     work: tuple[Work, ...] = ()
+    parts: tuple[Tensor, ...] = ()
+    """The outputs of a layer with several (``split``, ``chunk``), read as ``name.0``,
+    ``name.1``...; ``shape``/``rf``/``axes`` are then those of part 0."""
+    opaque: bool = False
+    """Counts unknown (an ``opaque`` layer): totals are marked incomplete."""
+
+    def tensor(self) -> Tensor:
+        return Tensor(self.shape, self.rf, self.axes)

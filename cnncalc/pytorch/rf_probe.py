@@ -71,6 +71,8 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
     rank = len(an.input_shape)
     shapes = {INPUT: tuple(an.input_shape), **{r.name: tuple(r.output_shape)
                                                for r in an.layers}}
+    shapes.update((f"{r.name}.{j}", tuple(p)) for r in an.layers  # a split's parts
+                  for j, p in enumerate(r.output_shapes))
     for r in an.layers:
         inherited = next((skip[i] for i in r.inputs if i in skip), None)
         fld = r.receptive_field
@@ -80,6 +82,10 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
             skip[r.name] = "the field is the whole input (by convention)"
         elif inherited:
             skip[r.name] = inherited
+        elif not fld.defined:
+            skip[r.name] = "the field is not defined (axes merged or moved)"
+        elif r.output_shapes or getattr(layer, "moves_axes", False):
+            skip[r.name] = "a layer that moves, merges or splits axes: positions do not line up"
         elif len(r.inputs) > 1 and any(shapes[i][2:] != tuple(r.output_shape)[2:]
                                        for i in r.inputs):
             skip[r.name] = "a merge that broadcasts or concatenates along a spatial " \
@@ -114,9 +120,10 @@ def probe_fields(torch: Any, an: Analysis, dev: Any, checks: list[LayerCheck],
         if r.name in skip:
             by_name[r.name].rf = RFCheck("skipped", pred, reason=skip[r.name])
             continue
-        pos = _probe_positions(ext, list(as_ints(r.output_shape[2:])),
-                               list(as_ints(fld.size)), list(as_ints(fld.stride)),
-                               list(as_ints(fld.start)))
+        size, stride, start = ([v for v in vs if v is not None]  # defined: none is None
+                               for vs in (fld.size, fld.stride, fld.start))
+        pos = _probe_positions(ext, list(as_ints(r.output_shape[2:])), list(as_ints(size)),
+                               list(as_ints(stride)), list(as_ints(start)))
         if pos is None:
             by_name[r.name].rf = RFCheck(
                 "skipped", pred, reason="the field is clipped by the border at these "

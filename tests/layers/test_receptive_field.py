@@ -405,8 +405,9 @@ def test_reductions_over_spatial_axes_see_the_whole_axis() -> None:
                                                                           integer=True)
     assert (tuple(amax.size), tuple(amax.stride), tuple(amax.start)) == ((3, w), (2, w), (0, 0))
     assert s == amax  # a reduction over the channels changes nothing
-    # without keepdim, a channel reduction moves H into the channel slot: it loses its place
+    # without keepdim, a channel reduction moves H to axis 1: it is still H, its positions
+    # still windows of the input (a field follows its axis wherever it moves)
     moved = cnncalc.analyze(net([1, 2, "H", "W"], conv(3, 2), {"type": "mean", "dim": 1}))
     f = moved.layers[-1].receptive_field
-    assert (tuple(f.size), tuple(f.stride), tuple(f.start)) == ((h, 3), (h, 2), (0, 0))
+    assert (tuple(f.size), tuple(f.stride), tuple(f.start)) == ((3, 3), (2, 2), (0, 0))
     assert moved.layers[-1].output_shape[1:] == an.layers[0].output_shape[2:]
