@@ -28,19 +28,23 @@ __all__ = ["LAYER_TYPES", "Analysis", "Architecture", "CnnCalcError", "LayerResu
            "ReceptiveField", "Totals", "analyze", "compile_expr", "compile_formula",
            "json_schema", "load", "zoo_json", "zoo_names", "__version__", "to_torch", "validate",
            "ValidationReport"]
-__all__ += ["Comparison", "compare", "sweep"]
+__all__ += ["Comparison", "compare", "sweep", "from_onnx", "from_torch"]
 
 if TYPE_CHECKING:
+    from .onnx import from_onnx
     from .pytorch.build import to_torch
+    from .pytorch.importer import from_torch
     from .pytorch.validation import ValidationReport, validate
 
 _LAZY = {"to_torch": "pytorch.build", "validate": "pytorch.validation",
-         "ValidationReport": "pytorch.validation"}
+         "ValidationReport": "pytorch.validation", "from_torch": "pytorch.importer",
+         "from_onnx": "onnx"}
 
 
 def __getattr__(name: str) -> Any:
-    """The PyTorch side (``to_torch``, ``validate``, ``ValidationReport``), imported on first
-    use: ``import cnncalc`` never imports torch, and the core works without it."""
+    """The PyTorch side (``to_torch``, ``validate``, ``ValidationReport``, ``from_torch``) and
+    the ONNX importer (``from_onnx``), imported on first use: ``import cnncalc`` never imports
+    torch or onnx, and the core works without them."""
     if name not in _LAZY:
         raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
     import importlib

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Set up .venv (torch 2.13.0, the CPU build: scripts/venv.sh) and run lint, types and the tests.
+# Set up .venv (torch 2.13.0, the CPU build: scripts/venv.sh; torchvision, timm, onnx and
+# onnxruntime for the import tests) and run lint, types and the tests.
 # Arguments go to pytest: bash scripts/test.sh tests/core -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-setup_venv .venv dev,torch,service,tables
+setup_venv .venv dev,torch,models,onnx,service,tables
 . .venv/bin/activate
 # pdflatex (with booktabs) for the test that compiles the LaTeX design table: installed from
 # Debian's packages in CI; where it cannot be installed that one test skips and says why.

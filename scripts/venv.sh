@@ -10,6 +10,11 @@
 # The version is the pin in constraints.txt. An environment already set up for the same
 # pyproject.toml, constraints.txt and extras is left as it is (a stamp file in DIR); remove DIR
 # to set it up afresh. PYTHON picks the interpreter that creates DIR (default python3).
+#
+# With "models" among the extras (timm, which needs torchvision), torchvision is installed next,
+# alone and with --no-deps (the pin in constraints.txt): as a plain dependency pip may replace
+# torch. Its wheel's compiled ops are built for the CUDA torch; cnncalc.pytorch.tvshim lets
+# its models import over the CPU build (docs/models.md).
 
 TORCH_INDEX=${TORCH_INDEX-https://download.pytorch.org/whl/cpu}
 
@@ -40,6 +45,15 @@ setup_venv() {
     then
       step "installing torch $pin from ${TORCH_INDEX:-the configured index} (CPU build: 200 MB)"
       $pip --no-deps --retries 2 ${TORCH_INDEX:+--index-url "$TORCH_INDEX"} "torch==$pin"
+    fi
+  fi
+  if [[ ",$extras," == *,models,* ]]; then
+    local tv
+    tv=$(sed -n 's/^torchvision==\([^ ]*\).*/\1/p' constraints.txt)
+    if ! "$dir/bin/python" -c "import importlib.metadata as m, sys; \
+        sys.exit(m.version('torchvision').split('+')[0] != '$tv')" >/dev/null 2>&1; then
+      step "installing torchvision $tv (--no-deps, over torch)"
+      $pip --no-deps --retries 2 "torchvision==$tv"
     fi
   fi
   step "installing cnncalc[$extras] and its dependencies into $dir (a minute or two)"

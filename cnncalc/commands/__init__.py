@@ -7,4 +7,4 @@ as one line with exit code 2.
 """
 
 COMMANDS = ("analyze", "zoo", "schema", "validate", "sweep", "compare", "plot", "calibrate",
-            "cost")
+            "cost", "import_")

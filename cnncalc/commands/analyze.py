@@ -1,5 +1,6 @@
 """``cnncalc analyze ARCH [--bind NAME=VALUE ...] [--format ...] [--columns ...] [--depth D]
-[--units [si|iec]] [--profile PROFILE.json]``."""
+[--units [si|iec]] [--profile PROFILE.json]``; ``cnncalc analyze --from-torch PKG.MODULE:FACTORY
+[--kwargs JSON] [--input SIZES] ...`` analyses a PyTorch model imported on the fly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 from ..core.load import analyze
 from ..report.tables import ALL_COLUMNS, render
 from ..report.tables import FORMATS as TABLE_FORMATS
-from .common import add_arch, add_bindings, add_units
+from .common import add_bindings, add_units
+from .import_ import add_torch_source, torch_architecture
 
 NAME = "analyze"
 HELP = "analyse an architecture (JSON file or zoo name)"
@@ -30,7 +32,13 @@ def add_table_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_arch(p)
+    p.add_argument("arch", nargs="?", help="a JSON file or a zoo model name (see `cnncalc zoo`); "
+                   "omitted with --from-torch")
+    p.add_argument("--from-torch", metavar="PKG.MODULE:FACTORY",
+                   help="import the PyTorch model this factory builds (as `cnncalc import torch` "
+                        "does) and analyse it")
+    add_torch_source(p)
+    p.set_defaults(_parser=p)
     add_bindings(p)
     p.add_argument("--format", "-f", choices=FORMATS, default="table",
                    help="output format (default: table; json is the full analysis)")
@@ -51,7 +59,11 @@ def with_times(d: dict[str, Any], times: dict[str, float], device: str) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    an = analyze(args.arch, dict(args.bind))
+    if (args.arch is None) == (args.from_torch is None):  # a usage error, as argparse's
+        args._parser.error("give an architecture (a JSON file or zoo name) or --from-torch "
+                           "PKG.MODULE:FACTORY, not both")
+    arch = args.arch if args.from_torch is None else torch_architecture(args, args.from_torch)
+    an = analyze(arch, dict(args.bind))
     times = None
     if args.profile:
         from ..cost import load_profile, predicted_ms

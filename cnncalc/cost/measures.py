@@ -102,6 +102,8 @@ def layer_bytes(an: Analysis, r: LayerResult) -> Value:
         return 0
     sizes = {x.name: x.activations for x in an.layers}
     sizes["input"] = prod(an.input_shape)
+    sizes.update((f"{x.name}.{j}", prod(s)) for x in an.layers  # a split's parts, "NAME.j"
+                 for j, s in enumerate(x.output_shapes))
     read = total(sizes[i] for i in r.inputs)
     return prod([an.dtype_bytes, norm(read + r.params + r.activations)])
 

@@ -22,24 +22,29 @@ from .activation import (
     Softplus,
     Tanh,
 )
+from .attention import Attention, Matmul, MultiheadAttention
 from .base import Ctx, LayerBase, Out, RFAxis, Tensor
 from .conv import Conv, ConvTranspose, SeparableConv
 from .dense import Flatten, Linear
 from .merge import Add, Arithmetic, Concat, Div, Mul, Sub
 from .norm import BatchNorm, GroupNorm, LayerNorm
+from .param import Opaque, Parameter
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool
 from .reduce import Amax, Mean, Sum
 from .resize import ChannelShuffle, Pad, Upsample
+from .shape_ops import Chunk, Expand, Index, Permute, Reshape, Slice, Split, Transpose
 
 LAYER_CLASSES: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, SeparableConv, MaxPool, AvgPool, AdaptiveAvgPool, AdaptiveMaxPool,
     GlobalAvgPool, Linear, Flatten, BatchNorm, LayerNorm, GroupNorm, Dropout, Identity, ReLU,
     ReLU6, LeakyReLU, GELU, SiLU, Sigmoid, Tanh, Hardswish, Hardsigmoid, ELU, Mish, Softplus,
-    PReLU, Softmax, Add, Sub, Mul, Div, Concat, Upsample, Pad, ChannelShuffle, Mean, Sum,
-    Amax,
+    PReLU, Softmax, Add, Sub, Mul, Div, Concat, Upsample, Pad, ChannelShuffle,
+    Permute, Transpose, Reshape, Expand, Split, Chunk, Slice, Index, Mean, Sum,
+    Amax, Matmul, Attention, MultiheadAttention, Parameter, Opaque,
 )
 """Every concrete layer class, in the order of docs/schema.md's layer types (convolutions, pooling,
-dense, normalisation, element-wise, merges, resizing, reductions)."""
+dense, normalisation, element-wise, merges, resizing, tensor shape operations, reductions,
+attention, learned tensors and opaque layers)."""
 
 __all__ = ["LAYER_CLASSES", "Arithmetic", "Ctx", "LayerBase", "Out", "RFAxis", "Tensor"] + [
     c.__name__ for c in LAYER_CLASSES]

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
 from ..algebra.printing import pretty
-from .base import EMPTY, UNDEFINED, Ctx, LayerBase, Out, RFAxis, Src, Tensor, elementwise
+from .base import EMPTY, UNDEFINED, Ctx, Flag, LayerBase, Out, RFAxis, Src, Tensor, elementwise
 
 
 def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
@@ -62,7 +62,8 @@ def merged_axes(ins: Sequence[Tensor], shape: Sequence[Value]) -> tuple[Src, ...
     for axis in range(len(shape)):
         srcs = [t.axes[axis] for t in ins if not (is_num(t.shape[axis]) and t.shape[axis] == 1)
                 and not all(f.empty for f in t.rf)]
-        out.append(srcs[0] if srcs else ins[0].axes[axis])
+        reads = [t for t in ins if not all(f.empty for f in t.rf)] or list(ins)
+        out.append(srcs[0] if srcs else reads[0].axes[axis])
     return tuple(out)
 
 
@@ -76,7 +77,8 @@ def _match(a: Value, b: Value, what: str, ctx: Ctx) -> None:
 
 class Arithmetic(LayerBase):
     """What ``add``, ``sub``, ``mul`` and ``div`` share: 2 to 64 inputs combined element-wise
-    from the first in input order (NumPy broadcasting: along each axis the sizes are equal or 1;
+    from the first in input order (NumPy broadcasting: shapes align at the last axis, a shorter
+    one taking leading axes of 1; along each axis the sizes are equal or 1;
     sizes that must be equal but are symbolic become constraints), the receptive field the union
     of the inputs' fields; or, with ``scalar``, exactly one input and a constant. No params and
     0 MACs (FlopCounterMode counts no element-wise work); ``other_ops`` is ``(inputs - 1)`` per
@@ -85,6 +87,9 @@ class Arithmetic(LayerBase):
     scalar: float | None = Field(None, exclude_if=lambda v: v is None,
                                  description="A constant combined with the one input (x op "
                                              "scalar); default: none, 2 to 64 inputs.")
+    scalar_first: Flag = Field(False, exclude_if=lambda v: not v,
+                               description="With a scalar: the scalar is the left operand "
+                                           "(scalar - x, scalar / x). Same counts.")
     n_inputs: ClassVar[tuple[int, int]] = (1, 64)  # 2 to 64, or exactly 1 with a scalar
 
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
@@ -92,15 +97,18 @@ class Arithmetic(LayerBase):
             if len(ins) != 1:
                 raise ctx.error(f"{self.type} with a scalar takes exactly 1 input, "
                                 f"got {len(ins)}")
-            if self.type == "div" and self.scalar == 0:
+            if self.type == "div" and self.scalar == 0 and not self.scalar_first:
                 raise ctx.error("div by the scalar 0")
             return elementwise(ins[0], ops_per_element=1)
+        if self.scalar_first:
+            raise ctx.error("scalar_first needs a scalar")
         if len(ins) < 2:
             raise ctx.error(f"{self.type} takes 2 to 64 input(s), got {len(ins)} (or exactly 1 "
                             "with a scalar)")
         rank = max(len(t.shape) for t in ins)
-        if any(len(t.shape) != rank for t in ins):
-            raise ctx.error(f"inputs have different ranks {[len(t.shape) for t in ins]}")
+        # NumPy's rule: shapes align at the last axis; a shorter one gets leading axes of 1
+        ins = [Tensor((1,) * (rank - len(t.shape)) + t.shape, t.rf,
+                      ((),) * (rank - len(t.shape)) + t.axes) for t in ins]
         shape: list[Value] = []
         for axis in range(rank):
             sizes = [t.shape[axis] for t in ins]

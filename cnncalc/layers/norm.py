@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..algebra.arith import prod
-from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, elementwise
+from .base import Ctx, Flag, IntLike, LayerBase, Out, StrictInt, Tensor, elementwise
 
 
 class BatchNorm(LayerBase):
@@ -42,21 +42,50 @@ class BatchNorm(LayerBase):
 
 
 class LayerNorm(LayerBase):
-    """``nn.LayerNorm`` over the last ``normalized_dims`` axes (default: all but the batch);
-    ``2 * prod(normalized shape)`` params with ``elementwise_affine``."""
+    """``nn.LayerNorm`` over the last ``normalized_dims`` axes (default: all but the batch), or
+    over the axes ``dims`` (``[1]``: the channels of ``NCHW``, timm's ``LayerNorm2d``);
+    ``2 * prod(normalized sizes)`` params with ``elementwise_affine``."""
 
     type: Literal["layer_norm"]
     normalized_dims: int | None = Field(None, ge=1, le=4)
+    dims: list[StrictInt] | None = Field(None, min_length=1, max_length=4,
+                                         description="The axes normalised (negative counts from "
+                                                     "the end; not 0, the batch); instead of "
+                                                     "normalized_dims.")
     eps: float = 1e-5
     elementwise_affine: Flag = True
 
+    @model_validator(mode="after")
+    def _one_of(self) -> LayerNorm:
+        if self.normalized_dims is not None and self.dims is not None:
+            raise ValueError("give at most one of normalized_dims and dims")
+        return self
+
+    def normalized(self, rank: int, ctx: Ctx) -> tuple[int, ...]:
+        """The normalised axes of an input of rank ``rank``, non-negative, in ``dims`` order
+        (ascending for ``normalized_dims``)."""
+        if self.dims is None:
+            k = self.normalized_dims if self.normalized_dims is not None else rank - 1
+            if k >= rank:
+                raise ctx.error(f"normalized_dims {k} leaves no batch axis in an input of rank "
+                                f"{rank}")
+            return tuple(range(rank - k, rank))
+        out: list[int] = []
+        for d in self.dims:
+            if not -rank <= d < rank:
+                raise ctx.error(f"dims: {d} is out of range for an input of rank {rank}")
+            a = d + rank if d < 0 else d
+            if a == 0:
+                raise ctx.error("dims: normalising the batch axis (0) is not supported")
+            if a in out:
+                raise ctx.error(f"dims: {d} names axis {a} twice")
+            out.append(a)
+        return tuple(out)
+
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:
         t = ins[0]
-        k = self.normalized_dims if self.normalized_dims is not None else len(t.shape) - 1
-        if k >= len(t.shape):
-            raise ctx.error(f"normalized_dims {k} leaves no batch axis in an input of rank "
-                            f"{len(t.shape)}")
-        return elementwise(t, 7, params=prod([2, *t.shape[-k:]]) if self.elementwise_affine else 0)
+        sizes = [t.shape[a] for a in self.normalized(len(t.shape), ctx)]
+        return elementwise(t, 7, params=prod([2, *sizes]) if self.elementwise_affine else 0)
 
 
 class GroupNorm(LayerBase):

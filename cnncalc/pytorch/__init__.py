@@ -7,6 +7,7 @@
 - ``validation``: :func:`cnncalc.validate`, over ``budget`` (memory counted before running,
   with ``scratch``: each module's own buffers), ``run`` (shapes, params, MACs, memory, time),
   ``rf_probe`` (receptive fields by autograd) and ``vreport`` (:class:`~.vreport.ValidationReport`);
+- ``importer``: :func:`cnncalc.from_torch`, an architecture from a module by torch.fx tracing;
 - ``timing``: careful wall-clock timing; ``calibrate``: the sweep that fits a device profile.
 
 Importing any of these does not import torch: it is imported on first use, and a missing torch

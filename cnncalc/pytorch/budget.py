@@ -138,6 +138,8 @@ def memory_plan(an: Analysis, rf: bool = False) -> MemoryPlan:
     shapes: dict[str, Shape] = {INPUT: as_ints(an.input_shape)}
     for r in an.layers:
         shapes[r.name] = as_ints(r.output_shape)
+        for j, part in enumerate(r.output_shapes):  # a split's outputs, read as "NAME.j"
+            shapes[f"{r.name}.{j}"] = as_ints(part)
     n_in = math.prod(shapes[INPUT])
     extent = tuple(an.input_shape[2:])
     fwd_scratch: dict[str, int] = {}

@@ -63,6 +63,8 @@ def build(an: Analysis) -> nn.Module:
     shapes: dict[str, Shape] = {INPUT: as_ints(an.input_shape)}
     for r in an.layers:
         shapes[r.name] = as_ints(r.output_shape)
+        for j, part in enumerate(r.output_shapes):  # a split's outputs, read as "NAME.j"
+            shapes[f"{r.name}.{j}"] = as_ints(part)
     extent = tuple(an.input_shape[2:])
     net = Network()
     tree = _Tree(net)
@@ -239,7 +241,10 @@ def _network_class() -> Any:
                     raise
                 except Exception as e:
                     raise LayerFailure(name, e) from e
-                vals[name] = out
+                if isinstance(out, tuple):  # several outputs (split, chunk): "NAME.0", ...
+                    vals.update((f"{name}.{j}", part) for j, part in enumerate(out))
+                else:
+                    vals[name] = out
                 for n in free:
                     if n != name:
                         vals.pop(n, None)

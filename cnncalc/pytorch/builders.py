@@ -32,7 +32,6 @@ from ..layers import (
     Hardswish,
     Identity,
     LayerBase,
-    LayerNorm,
     LeakyReLU,
     Linear,
     MaxPool,
@@ -152,12 +151,6 @@ def _bn(layer: BatchNorm, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
                                              layer.track_running_stats)
 
 
-@builds(LayerNorm)
-def _ln(layer: LayerNorm, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    k = layer.normalized_dims if layer.normalized_dims is not None else len(ins[0]) - 1
-    return _nn().LayerNorm(ins[0][-k:], layer.eps, layer.elementwise_affine)
-
-
 @builds(GroupNorm)
 def _gn(layer: GroupNorm, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
     return _nn().GroupNorm(as_int(ctx.val(layer.num_groups, "num_groups")), ins[0][1],
@@ -212,9 +205,11 @@ def _softmax(layer: Softmax, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Modul
 
 
 
-# The merges, resizing and reductions register their builders on import; importing this module
-# gives the complete registry.
+# The merges, resizing and reductions, and attention, parameters and layer_norm register their
+# builders on import; importing this module gives the complete registry.
+from . import builders_attention as _attention  # noqa: E402, F401
 from . import builders_shape as _shape  # noqa: E402
+from . import builders_tensor as _tensor  # noqa: E402, F401
 from .registry import BUILDERS, ExplicitPadding, builder_of, flat_pad  # noqa: E402
 
 reduce_module = _shape.reduce_module

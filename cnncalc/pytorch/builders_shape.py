@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def merge_module(kind: str, dim: int = 1, scalar: float | None = None) -> nn.Module:
+def merge_module(kind: str, dim: int = 1, scalar: float | None = None,
+                 scalar_first: bool = False) -> nn.Module:
     torch: Any = load_torch()
     ops = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
 
@@ -47,6 +48,8 @@ def merge_module(kind: str, dim: int = 1, scalar: float | None = None) -> nn.Mod
                 return torch.cat(xs, self.dim)
             op = ops[self.kind]
             if self.scalar is not None:
+                if scalar_first:
+                    return op(torch.full_like(xs[0], self.scalar), xs[0])
                 return op(xs[0], self.scalar)
             out = xs[0]
             for x in xs[1:]:
@@ -55,13 +58,14 @@ def merge_module(kind: str, dim: int = 1, scalar: float | None = None) -> nn.Mod
 
         def extra_repr(self) -> str:
             return f"{self.kind}" + (f", dim={self.dim}" if self.kind == "concat" else "") + (
-                f", scalar={self.scalar}" if self.scalar is not None else "")
+                f", scalar={self.scalar}" if self.scalar is not None else "") + (
+                ", scalar_first=True" if scalar_first else "")
     return Merge()
 
 
 @builds(Add, Sub, Mul, Div)
 def _arithmetic(layer: Arithmetic, ctx: Ctx, ins: list[Shape], out: Shape) -> nn.Module:
-    return merge_module(layer.type, scalar=layer.scalar)
+    return merge_module(layer.type, scalar=layer.scalar, scalar_first=layer.scalar_first)
 
 
 @builds(Concat)

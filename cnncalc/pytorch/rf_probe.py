@@ -51,7 +51,7 @@ from ..layers import (
 )
 from ..layers.reduce import Reduction
 from ..progress import Progress
-from .build import build
+from .build import LayerFailure, build
 from .builders import ExplicitPadding, as_ints, reduce_module
 from .builders_shape import merge_module
 from .vreport import LayerCheck, Mismatch, RFCheck
@@ -62,6 +62,7 @@ LINEARISED: tuple[type[LayerBase], ...] = (
 """Layers the probe replaces by ``nn.Identity``."""
 _WHOLE = (GlobalAvgPool, AdaptiveAvgPool, AdaptiveMaxPool, Linear, Flatten)
 _FRACTIONAL = (Upsample, ConvTranspose)
+_NO_PIXEL = "it reads no input pixel (a learned parameter)"
 
 
 def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
@@ -74,7 +75,9 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
     shapes.update((f"{r.name}.{j}", tuple(p)) for r in an.layers  # a split's parts
                   for j, p in enumerate(r.output_shapes))
     for r in an.layers:
-        inherited = next((skip[i] for i in r.inputs if i in skip), None)
+        # a learned parameter read here does not stop the probe: its pixels are none
+        inherited = next((skip[i] for i in r.inputs if i in skip and skip[i] != _NO_PIXEL),
+                         None)
         fld = r.receptive_field
         layer = layers[r.name]
         if isinstance(layer, _WHOLE) or (isinstance(layer, Reduction) and layer.reduces_spatial(
@@ -84,6 +87,8 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
             skip[r.name] = inherited
         elif not fld.defined:
             skip[r.name] = "the field is not defined (axes merged or moved)"
+        elif any(is_num(v) and v == 0 for v in fld.stride):
+            skip[r.name] = _NO_PIXEL
         elif r.output_shapes or getattr(layer, "moves_axes", False):
             skip[r.name] = "a layer that moves, merges or splits axes: positions do not line up"
         elif len(r.inputs) > 1 and any(shapes[i][2:] != tuple(r.output_shape)[2:]
@@ -98,6 +103,9 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
             skip[r.name] = "a union of fields of different strides (by convention)"
         elif len(r.output_shape) != rank:
             skip[r.name] = "the output has other axes than the input"
+        if r.output_shapes and inherited:
+            # a split skipped for what it read: its parts ("NAME.j") are read downstream
+            skip.update((f"{r.name}.{j}", skip[r.name]) for j in range(len(r.output_shapes)))
     return skip
 
 
@@ -141,6 +149,15 @@ def probe_fields(torch: Any, an: Analysis, dev: Any, checks: list[LayerCheck],
         try:
             with torch.enable_grad():
                 probe(x)
+        except LayerFailure:
+            # a size tied to the batch (a learned class token of batch 1 concatenated): the
+            # probe's batch of one item per axis cannot run
+            for name in positions:
+                check = by_name[name].rf
+                assert check is not None
+                check.status = "skipped"
+                check.reason = f"the network does not run at the probe's batch of {nd + 1}"
+            positions = {}
         finally:
             for h in hooks:
                 h.remove()

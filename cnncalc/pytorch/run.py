@@ -1,9 +1,10 @@
 """One validation run: build the network, run it, compare shapes, params, MACs; time it.
 
 Output shapes come from forward hooks, params from ``numel`` of each layer's module, MACs from
-``torch.utils.flop_counter.FlopCounterMode`` (whose FLOPs are 2 per MAC). On CUDA the predicted
-inference peak is compared with ``torch.cuda.max_memory_allocated`` over one forward pass
-(input included, weights excluded). Timing: see :mod:`cnncalc.pytorch.timing`. Receptive
+``torch.utils.flop_counter.FlopCounterMode`` (whose FLOPs are 2 per MAC; attention runs in its
+math kernels there, the fused ones count as 0). On CUDA the predicted inference peak is
+compared with ``torch.cuda.max_memory_allocated`` over one forward pass (input included,
+weights excluded). Timing: see :mod:`cnncalc.pytorch.timing`. Receptive
 fields: :mod:`cnncalc.pytorch.rf_probe`. A failure inside torch is a mismatch naming the layer.
 """
 
@@ -17,6 +18,7 @@ from ..core.analysis import Analysis
 from ..progress import Progress
 from .build import LayerFailure, build
 from .builders import as_ints
+from .builders_attention import counted_attention
 from .device import device_name
 from .rf_probe import probe_fields
 from .timing import LayerTimer, Stats, time_once
@@ -70,7 +72,9 @@ class Run:
             failure = None
             counts: dict[str, Any] = {}
             try:
-                with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+                # the math kernels of attention: FlopCounterMode counts the fused ones as 0
+                with torch.inference_mode(), counted_attention(), \
+                        FlopCounterMode(display=False) as fc:
                     net(x)
                 counts = fc.get_flop_counts()
             except LayerFailure as e:
@@ -117,6 +121,9 @@ class Run:
     @staticmethod
     def _shape_hook(shapes: dict[str, tuple[int, ...]], name: str) -> Callable[..., None]:
         def hook(module: Any, args: Any, out: Any) -> None:
+            if isinstance(out, tuple):  # several outputs (split): part 0, and each as NAME.j
+                shapes.update((f"{name}.{j}", tuple(o.shape)) for j, o in enumerate(out))
+                out = out[0]
             shapes[name] = tuple(out.shape)
         return hook
 
@@ -138,6 +145,11 @@ class Run:
             if c.real_shape is not None and c.real_shape != c.predicted_shape:
                 self.mismatches.append(Mismatch(r.name, "output shape", c.predicted_shape,
                                                 c.real_shape))
+            for j, part in enumerate(r.output_shapes):
+                real = shapes.get(f"{r.name}.{j}")
+                if ran and real != as_ints(part):
+                    self.mismatches.append(Mismatch(f"{r.name}.{j}", "output shape",
+                                                    as_ints(part), real))
             if c.real_params != c.predicted_params:
                 self.mismatches.append(Mismatch(r.name, "params", c.predicted_params,
                                                 c.real_params))

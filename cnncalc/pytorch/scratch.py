@@ -14,6 +14,7 @@ from ..algebra.arith import as_int
 from ..layers import (
     AdaptiveMaxPool,
     Arithmetic,
+    Attention,
     AvgPool,
     BatchNorm,
     Conv,
@@ -22,7 +23,9 @@ from ..layers import (
     GroupNorm,
     LayerBase,
     LayerNorm,
+    Matmul,
     MaxPool,
+    MultiheadAttention,
     SeparableConv,
     Upsample,
 )
@@ -115,16 +118,49 @@ def scratch_bytes(layer: LayerBase, ctx: Ctx, ins: list[Shape], out: Shape, byte
         # the chain out = a + b; out = out + c ... holds one partial result besides the output
         return Scratch(kept=(len(ins) - 2) * n_out * byte) if probe else \
             Scratch(transient=n_out * byte)
+    if isinstance(layer, (Matmul, Attention, MultiheadAttention)):
+        return _attention(layer, ctx, ins, out, byte, probe)
     # normalisations: mean and reciprocal std per normalised group (float32 or wider)
     if isinstance(layer, LayerNorm):
-        kd = layer.normalized_dims if layer.normalized_dims is not None else len(x) - 1
-        return Scratch(transient=2 * 8 * (n_in // max(math.prod(x[-kd:]), 1)))
+        dims = layer.normalized(len(x), ctx)
+        group = math.prod(x[a] for a in dims)
+        moved = dims != tuple(range(len(x) - len(dims), len(x)))  # a contiguous copy first
+        return Scratch(transient=2 * 8 * (n_in // max(group, 1)) + (n_in * byte if moved else 0))
     if isinstance(layer, GroupNorm):
         return Scratch(transient=2 * 8 * x[0] * as_int(ctx.val(layer.num_groups,
                                                                   "num_groups")))
     if isinstance(layer, BatchNorm):
         return Scratch(transient=2 * 8 * (x[1] if len(x) > 1 else 1))
     return Scratch()
+
+
+def _attention(layer: Matmul | Attention | MultiheadAttention, ctx: Ctx, ins: list[Shape],
+               out: Shape, byte: int, probe: bool) -> Scratch:
+    """Matrix products and attention in the math kernels (the validation's counting run; the
+    fused kernels of the timed runs allocate less). ``matmul`` copies an input whose batch axes
+    broadcast; ``attention`` holds the scaled q and k, the scores and their softmax (and a mask
+    and masked copy when causal); ``multihead_attention`` also its in-projection (3E per token),
+    the contiguous q, k, v, the heads' output and its contiguous copy. With autograd recording
+    (the probe) they are kept."""
+    batch = math.prod(out[:-2])
+    if isinstance(layer, Matmul):
+        a, b = ins
+        n = sum(math.prod(x[-2:]) * batch for x in ins
+                if math.prod(x[:-2]) != batch and len(b) > 2)
+    elif isinstance(layer, Attention):
+        q, k, v = ins
+        big_l, s = q[-2], k[-2]
+        n = batch * (big_l * q[-1] + s * k[-1] + 2 * big_l * s)
+        n += sum(batch * math.prod(x[-2:]) for x in (k, v) if math.prod(x[:-2]) != batch)
+        if layer.is_causal:
+            n += batch * big_l * s + big_l * s
+    else:
+        x = ins[0]
+        heads = as_int(ctx.val(layer.num_heads, "num_heads"))
+        tokens, e = math.prod(x[:-1]), x[-1]
+        big_l = x[layer.token_axis(len(x))]
+        n = 10 * tokens * e + 2 * (tokens // big_l) * heads * big_l * big_l
+    return Scratch(kept=n * byte) if probe else Scratch(transient=n * byte)
 
 
 def _windowed(layer: Conv | SeparableConv | MaxPool | AvgPool, ctx: Ctx, x: Shape, out: Shape,

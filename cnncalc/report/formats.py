@@ -49,6 +49,9 @@ class Table:
     notes: list[str] = field(default_factory=list)
     label: str = ""
     latex_title: str = ""
+    caveats: list[str] = field(default_factory=list)
+    """Notes that qualify the totals (an incomplete count): in the notes of the plain table,
+    and below the markdown table, which has no other notes."""
 
 
 # --- numbers and formulas --------------------------------------------------------------------
@@ -229,7 +232,8 @@ def _write_markdown(t: Table, units: bool | str) -> str:
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if k in _RIGHT else (":" + "-" * (w + 1))
                           for w, k in zip(widths, t.kinds, strict=True)) + "|"
-    return "\n".join([line(head), rule, *[line(r) for r in rows]]) + "\n"
+    foot = ["", *(f"*{_escape_md(c)}*" for c in t.caveats)] if t.caveats else []
+    return "\n".join([line(head), rule, *[line(r) for r in rows], *foot]) + "\n"
 
 
 def _write_latex(t: Table, units: bool | str) -> str:

@@ -167,12 +167,19 @@ def _notes(an: Analysis) -> list[str]:
            f"memory: params {c(t.param_bytes)} B, peak activations (inference) "
            f"{c(t.peak_activation_bytes)} B, kept for training "
            f"{c(t.training_activation_bytes)} B"]
+    out += _caveats(an)
     if an.constraints:
         out.append("constraints: " + "; ".join(an.constraints))
     if an.exact_sizes:
         out.append("exact sizes: " + "; ".join(an.exact_sizes))
     out += ["warning: " + w for w in an.warnings]
     return out
+
+
+def _caveats(an: Analysis) -> list[str]:
+    """What qualifies the totals: opaque layers, whose params, MACs and ops are left out."""
+    inc = an.totals.incomplete
+    return [f"incomplete: counts of opaque layers {', '.join(inc)} are unknown"] if inc else []
 
 
 def table(an: Analysis, columns: Sequence[str] | str | None = None,
@@ -192,7 +199,7 @@ def table(an: Analysis, columns: Sequence[str] | str | None = None,
                  kinds=[_SPECS[k][1] for k in keys],
                  body=[[r[k] for k in keys] for r in layer_rows(an, depth, times)],
                  foot=[[foot[k] for k in keys]], notes=_notes(an), label=an.name,
-                 latex_title=_latex_title(an))
+                 latex_title=_latex_title(an), caveats=_caveats(an))
 
 
 def rows(an: Analysis) -> tuple[list[str], list[list[str]], list[str]]:

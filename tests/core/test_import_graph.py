@@ -9,12 +9,14 @@ The package ``__init__`` files Python runs on the way to a module are not edges 
 Each module belongs to a wing; a wing imports only wings at or below its rank (see
 docs/architecture.md)::
 
-    errors, envvars, progress < algebra < layers < core < zoo < report, cost < pytorch
+    errors, envvars, progress < algebra < layers < core < zoo < report, cost < pytorch, onnx
     < cnncalc/__init__.py (the facade: the public API, which wires the wings together)
     < cli, commands, __main__ < api
 
-``report`` may import ``cost``; ``cost`` never imports ``report``. Only ``cnncalc/pytorch``
-imports torch. Run this file as a script to print the wing graph and any violation.
+``report`` may import ``cost``; ``cost`` never imports ``report``; ``pytorch`` and ``onnx``
+(the ONNX reader) never import each other. Only ``cnncalc/pytorch`` imports torch, only
+``cnncalc/onnx`` imports onnx and onnxruntime. Run this file as a script to print the wing
+graph and any violation.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("cnncalc", "api")
 
 RANK = {"errors": 0, "envvars": 0, "progress": 0, "algebra": 1, "layers": 2, "core": 3,
-        "zoo": 4, "report": 5, "cost": 5, "pytorch": 6, "facade": 7, "cli": 8, "commands": 8,
-        "__main__": 8, "api": 9}
+        "zoo": 4, "report": 5, "cost": 5, "pytorch": 6, "onnx": 6, "facade": 7, "cli": 8,
+        "commands": 8, "__main__": 8, "api": 9}
 """Wing ranks: an import may go to the same rank or below."""
-FORBIDDEN = {("cost", "report")}
+FORBIDDEN = {("cost", "report"), ("onnx", "pytorch"), ("pytorch", "onnx")}
 """Pairs of wings of equal rank that must not import in this direction."""
 TORCH = ("torch", "torchvision")
 TORCH_WING = "pytorch"
+ONNX = ("onnx", "onnxruntime", "onnxscript")
+ONNX_WING = "onnx"
 
 
 def modules() -> dict[str, Path]:
@@ -97,6 +101,8 @@ def graph() -> tuple[dict[str, set[str]], list[str]]:
             top = name.split(".")[0]
             if top in TORCH and src != TORCH_WING:
                 problems.append(f"{where}:{line}: imports {name}; only cnncalc/pytorch may")
+            if top in ONNX and src != ONNX_WING:
+                problems.append(f"{where}:{line}: imports {name}; only cnncalc/onnx may")
             if top not in PACKAGES:
                 continue
             while name not in known and "." in name:  # ``import cnncalc.x.y as z`` etc.
@@ -178,14 +184,18 @@ def test_the_checker_finds_a_lazy_upward_import(tmp_path: Path,
     files = {"cnncalc/__init__.py": "", "cnncalc/core/__init__.py": "",
              "cnncalc/core/a.py": "def f():\n    from ..report import b\n",
              "cnncalc/report/__init__.py": "", "cnncalc/report/b.py": "from ..core import a\n",
-             "cnncalc/cost/c.py": "import torch\n", "api/__init__.py": ""}
+             "cnncalc/cost/c.py": "import torch\n", "cnncalc/cost/d.py": "import onnx\n",
+             "cnncalc/onnx/e.py": "from ..pytorch import f\n", "cnncalc/pytorch/f.py": "",
+             "api/__init__.py": ""}
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     edges, problems = graph()
     assert problems == ["cnncalc/core/a.py:2: core imports cnncalc.report.b (report), upward",
-                        "cnncalc/cost/c.py:1: imports torch; only cnncalc/pytorch may"]
+                        "cnncalc/cost/c.py:1: imports torch; only cnncalc/pytorch may",
+                        "cnncalc/cost/d.py:1: imports onnx; only cnncalc/onnx may",
+                        "cnncalc/onnx/e.py:1: onnx imports cnncalc.pytorch.f (pytorch), upward"]
     assert cycles(edges) == [["cnncalc.core.a", "cnncalc.report.b"]]
 
 

@@ -110,11 +110,19 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-def _needs_torch(e: BaseException) -> bool:
-    """The error of code that needs torch where torch is not installed."""
+OPTIONAL = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript")
+"""Packages of the optional extras (torch, models, onnx) a page may use."""
+
+
+def _needs_extra(e: BaseException) -> str | None:
+    """The optional package that the failing code needs and that is not installed, if any."""
     if isinstance(e, ModuleNotFoundError):
-        return (e.name or "").split(".")[0] == "torch"
-    return getattr(e, "kind", None) == "dependency" and "torch" in str(e)
+        top = (e.name or "").split(".")[0]
+    elif getattr(e, "kind", None) == "dependency":
+        top = next((m for m in OPTIONAL if m in str(e)), "")
+    else:
+        return None
+    return top if top in OPTIONAL and importlib.util.find_spec(top) is None else None
 
 
 @pytest.mark.parametrize("path", FILES, ids=_rel)
@@ -133,9 +141,10 @@ def test_doc_runs(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
                 except Exception as e:
                     lines = [f.lineno for f in traceback.extract_tb(e.__traceback__)
                              if f.filename == _rel(path)]
-                    if not HAVE_TORCH and _needs_torch(e):
+                    missing = _needs_extra(e)
+                    if missing:
                         pytest.skip(f"{_rel(path)}:{lines[-1] if lines else block.line}: the "
-                                    "rest of the page needs torch, which is not installed")
+                                    f"rest of the page needs {missing}, which is not installed")
                     failure = (f"{_rel(path)}:{lines[-1] if lines else block.line}: the python "
                                f"block raises {type(e).__name__}: {e}")
             if failure:

@@ -339,6 +339,21 @@ def test_scalar_arithmetic_counts(op: str) -> None:
     assert an.arch.layers[0].model_dump(exclude_none=True)["scalar"] == 0.5
 
 
+@pytest.mark.parametrize(("op", "expect"), [("sub", 1.0 - 3.0), ("div", 1.0 / 3.0)])
+def test_scalar_first_is_the_left_operand(op: str, expect: float) -> None:
+    """``scalar_first``: ``1 - x`` and ``1 / x``, built so by torch; counted as ``x op 1``."""
+    torch = pytest.importorskip("torch")
+    arch = net([1, 2, 3, 3], L(op, scalar=1.0, scalar_first=True))
+    r = cnncalc.analyze(arch).layers[0]
+    assert (r.params, r.macs, r.other_ops) == (0, 0, 1 * 2 * 3 * 3)
+    out = cnncalc.to_torch(arch)(torch.full((1, 2, 3, 3), 3.0))
+    assert torch.allclose(out, torch.full_like(out, expect))
+    assert "scalar_first" not in cnncalc.load(net([1, 2, 3, 3], L(op, scalar=1.0))).canonical_json()
+    with pytest.raises(cnncalc.CnnCalcError, match="scalar_first needs a scalar"):
+        cnncalc.analyze(net([1, 2, 3, 3], L("relu", name="r"),
+                            L(op, scalar_first=True, inputs=["r", "input"])))
+
+
 def test_without_scalar_the_json_is_unchanged() -> None:
     """``scalar`` stays out of an architecture's JSON unless it is set."""
     an = cnncalc.analyze(net([1, 3, 4, 4], L("relu", name="r"), L("add", inputs=["r", "input"]),

@@ -303,6 +303,30 @@ CASES: list[tuple[str, dict[str, Any], dict[str, int]]] = [
     ("channel-shuffle-sym-groups", net([1, "C", 5], L("channel_shuffle", groups="G")),
      {"C": 8, "G": 4}),
     ("channel-shuffle-3d", net([1, 4, 2, 3, 2], L("channel_shuffle", groups=2)), {}),
+    # --- tensor shape operations ------------------------------------------------------------
+    ("permute-nhwc-linear", net(HW, L("permute", dims=[0, 2, 3, 1]), L("linear", out_features=5),
+                                L("permute", dims=[0, -1, 1, 2])), {"H": 4, "W": 6}),
+    ("transpose-tokens", net([2, 3, "L"], L("transpose", dim0=1, dim1=-1),
+                             L("linear", out_features=4)), {"L": 7}),
+    ("reshape-tokens", net(HW, L("conv", out_channels=6, kernel_size=2, stride=2),
+                           L("reshape", shape=[1, 6, -1]), L("transpose", dim0=1, dim1=2),
+                           L("linear", out_features=3)), {"H": 8, "W": 6}),
+    ("reshape-heads-expr", net([2, "C", 5], L("reshape", shape=[2, "G", "C/G", 5]),
+                               L("reshape", shape=[2, "C", 5])), {"C": 6, "G": 3}),
+    ("expand-lead-and-ones", net([1, 4, 1], L("expand", shape=[3, 2, -1, 5])), {}),
+    ("split-list", net(HW, L("split", name="s", dim=1, sizes=[1, 2]),
+                       L("conv", out_channels=2, kernel_size=1, inputs=["s.1"]),
+                       L("add", inputs=["s.0", "conv1"])), {"H": 5, "W": 4}),
+    ("split-size-spatial", net([1, 2, 7, 3], L("split", name="s", dim=2, sizes=3),
+                               L("relu", inputs=["s.2"])), {}),
+    ("chunk-fewer-parts", net([1, 5, 3], L("chunk", name="c", chunks=4, dim=1),
+                              L("concat", inputs=["c.2", "c.0"])), {}),
+    ("slice-step-3d", net([1, 2, 5, 6, 7], L("slice", dim=-1, start=1, end=-1, step=2),
+                          L("slice", dim=2, start=-3)), {}),
+    ("slice-expr-channels", net([1, "C", 4, 4], L("slice", dim=1, start=1, end="C"),
+                                L("conv", out_channels=2, kernel_size=3)), {"C": 4}),
+    ("index-token", net([2, 5, 8], L("index", dim=1, index=0), L("linear", out_features=3)), {}),
+    ("index-neg-spatial", net(HW, L("index", dim=-1, index=-2)), {"H": 3, "W": 4}),
     # --- reductions ---------------------------------------------------------------------------
     ("mean-spatial", net(HW, L("mean", dim=[2, 3])), {"H": 5, "W": 6}),
     ("mean-spatial-keepdim-then-conv", net(HW, L("mean", dim=[-1, -2], keepdim=True),
@@ -319,6 +343,28 @@ CASES: list[tuple[str, dict[str, Any], dict[str, int]]] = [
     ("amax-after-flatten", net(HW, L("flatten"), L("amax", dim=-1, keepdim=True)),
      {"H": 2, "W": 3}),
     ("mean-1d", net([2, 3, "L"], L("mean", dim=2), L("linear", out_features=4)), {"L": 9}),
+    # --- attention, learned tensors -----------------------------------------------------------
+    ("matmul-batched", net([2, 4, "L"], L("linear", name="q", out_features=3),
+                           L("parameter", name="w", shape=[2, 3, 6]),
+                           L("matmul", inputs=["q", "w"])), {"L": 3}),
+    ("matmul-broadcast", net([2, 4, 5], L("parameter", name="w", shape=[5, 6]),
+                             L("matmul", inputs=["input", "w"])), {}),
+    ("attention-heads", net([2, 4, "L", 8], L("attention", scale=0.5,
+                                              inputs=["input", "input", "input"])), {"L": 5}),
+    ("attention-causal-value-width", net([1, 2, 6, 8], L("linear", name="v", out_features=3),
+                                         L("attention", is_causal=True,
+                                           inputs=["input", "input", "v"])), {}),
+    ("mha-vit-tokens", net([1, "L", 16], L("parameter", name="cls", shape=[1, 1, 16]),
+                           L("concat", name="cat", dim=1, inputs=["cls", "input"]),
+                           L("parameter", name="pos", shape=[1, "L+1", 16]),
+                           L("add", name="embed", inputs=["cat", "pos"]),
+                           L("layer_norm", name="ln", normalized_dims=1),
+                           L("multihead_attention", num_heads=4, batch_first=True)), {"L": 4}),
+    ("mha-seq-first-no-bias", net([5, 2, 12], L("multihead_attention", num_heads=3,
+                                                bias=False)), {}),
+    ("ln-dims-channels", net(HW, L("layer_norm", dims=[1]),
+                             L("conv", out_channels=2, kernel_size=3)), {"H": 5, "W": 4}),
+    ("ln-dims-trailing", net([2, 3, 4, 5], L("layer_norm", dims=[-2, -1], eps=1e-6)), {}),
     # --- blocks and repeat --------------------------------------------------------------------
     ("block-args", net(
         [1, 4, "H", "W"],
@@ -401,7 +447,9 @@ def test_parity_cases_cover_every_layer_type() -> None:
     used: set[str] = set()
     for _, arch, _ in CASES:
         used |= _types(arch["layers"], arch.get("blocks", {}))
-    assert set(cnncalc.LAYER_TYPES) - used == set()
+    # an opaque layer stands for an operation cnncalc cannot build (tests/layers/
+    # test_attention_ops.py checks that building one is refused)
+    assert set(cnncalc.LAYER_TYPES) - used == {"opaque"}
     assert used - {"block", "repeat"} <= set(cnncalc.LAYER_TYPES)
 
 

@@ -401,8 +401,7 @@ def test_reductions_over_spatial_axes_see_the_whole_axis() -> None:
     an = cnncalc.analyze(net([1, 2, "H", "W"], conv(3, 2), {"type": "amax", "dim": -1},
                              {"type": "sum", "dim": 1, "keepdim": True}))
     amax, s = an.layers[1].receptive_field, an.layers[2].receptive_field
-    h, w = sympy.Symbol("H", positive=True, integer=True), sympy.Symbol("W", positive=True,
-                                                                          integer=True)
+    w = sympy.Symbol("W", positive=True, integer=True)
     assert (tuple(amax.size), tuple(amax.stride), tuple(amax.start)) == ((3, w), (2, w), (0, 0))
     assert s == amax  # a reduction over the channels changes nothing
     # without keepdim, a channel reduction moves H to axis 1: it is still H, its positions

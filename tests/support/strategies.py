@@ -7,7 +7,10 @@ so a CPU run of the built torch module takes a few milliseconds.
 ``architectures()`` draws ``(arch_dict, bindings)``: 1 to 3 spatial axes, sizes as ints or as
 symbols bound by ``bindings``, sequences of every layer type with random valid
 hyper-parameters, branches read through ``inputs``, residual ``add``/``sub``/``mul``/``div``/
-``concat`` merges (and the one-input ``scalar`` forms), blocks with arguments and repeats.
+``concat`` merges (and the one-input ``scalar`` forms), blocks with arguments and repeats, and
+the tensor operations of strategies_tensor.py (permutes and their inverses, reshapes to tokens,
+split/chunk parts merged back, slices, index, matmul, attention, learned parameters); with
+``opaque=True`` also ``opaque`` layers (never where torch builds the network).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hypothesis import strategies as st
+from strategies_tensor import TENSOR_TYPES, tensor_action
+from strategies_tensor import simple as tensor_simple
+from strategies_tensor import size as tensor_size
 
 Shape = tuple[int, ...]
 Layer = dict[str, Any]
@@ -35,7 +41,8 @@ the gradients of the receptive-field probe stay finite)."""
 SIMPLE_TYPES = ("conv", "conv_transpose", "separable_conv", "max_pool", "avg_pool",
                 "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "linear", "flatten",
                 "batch_norm", "layer_norm", "group_norm", "softmax", "upsample", "pad", "mean",
-                "sum", "amax", "channel_shuffle", *SCALAR_OPS, *ACTIVATIONS)
+                "sum", "amax", "channel_shuffle", "multihead_attention", *SCALAR_OPS,
+                *ACTIVATIONS, *TENSOR_TYPES)
 
 
 def numel(shape: Shape) -> int:
@@ -73,6 +80,12 @@ class Gen:
         self.shapes: dict[str, Shape] = {}
         self.layers: list[Layer] = []
         self.blocks: dict[str, Any] = {}
+        self.spec: list[int | str] = []
+        """The input shape as written."""
+        self.exprs: dict[str, int] = {}
+        """The input's size expressions and their values (to write sizes with)."""
+        self.opaque = False
+        """Whether ``opaque`` layers may be drawn (never where torch builds the network)."""
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -200,6 +213,8 @@ class Gen:
         r = len(x)
         spatial = r >= 3
         n, c = x[0], x[1]
+        if t in TENSOR_TYPES:
+            return tensor_simple(self, t, x)
         if t == "conv":
             if not spatial:
                 return None
@@ -308,10 +323,25 @@ class Gen:
             return layer, x
         if t == "layer_norm":
             layer = {"type": "layer_norm"}
-            if draw(st.booleans()):
+            how = draw(st.integers(0, 2))
+            if how == 1:
                 layer["normalized_dims"] = draw(st.integers(1, r - 1))
+            elif how == 2:  # any axes but the batch, in any order (LayerNorm2d: [1])
+                axes = draw(st.lists(st.integers(1, r - 1), min_size=1, max_size=r - 1,
+                                     unique=True))
+                layer["dims"] = [a - r if draw(st.booleans()) else a for a in axes]
             if draw(st.integers(0, 3)) == 0:
                 layer["elementwise_affine"] = False
+            return layer, x
+        if t == "multihead_attention":
+            if r != 3:
+                return None
+            layer = {"type": t, "num_heads": self.maybe_sym(draw(st.sampled_from(
+                divisors(x[-1]))))}
+            if draw(st.booleans()):
+                layer["batch_first"] = True
+            if draw(st.integers(0, 3)) == 0:
+                layer["bias"] = False
             return layer, x
         if t == "group_norm":
             ng = draw(st.sampled_from(divisors(c)))
@@ -409,6 +439,9 @@ class Gen:
         raise AssertionError(t)
 
     def any_simple(self, x: Shape) -> tuple[Layer, Shape]:
+        if self.opaque and self.draw(st.integers(0, 39)) == 0:
+            return {"type": "opaque", "op": "torch.roll",
+                    "shape": [tensor_size(self, v, i) for i, v in enumerate(x)]}, x
         for _ in range(4):
             t = self.draw(st.sampled_from(SIMPLE_TYPES))
             got = self.simple(t, x)
@@ -440,9 +473,10 @@ def _broadcast(shapes: list[Shape]) -> Shape:
 
 
 @st.composite
-def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[str, Any],
-                                                                             dict[str, int]]:
-    """A random valid architecture and the bindings of the symbols it uses."""
+def architectures(draw: Callable[[Any], Any], max_steps: int = 7, opaque: bool = False
+                  ) -> tuple[dict[str, Any], dict[str, int]]:
+    """A random valid architecture and the bindings of the symbols it uses; ``opaque`` lets it
+    draw ``opaque`` layers (which cannot be built in torch)."""
     nd = draw(st.integers(1, 3))
     hi = {1: 24, 2: 12, 3: 7}[nd]
     batch = draw(st.integers(1, 2))
@@ -465,6 +499,9 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             bindings[name] = v
             shape_spec.append(name)
     g = Gen(draw, bindings)
+    g.spec, g.opaque = shape_spec, opaque
+    g.exprs = {e: v for e, v in zip(shape_spec, [batch, chans, *sizes], strict=True)
+               if isinstance(e, str)}
     x0: Shape = (batch, chans, *sizes)
     g.shapes["input"] = x0
     cur = "input"
@@ -492,7 +529,8 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
     for _ in range(steps):
         x = g.shapes[cur]
         action = draw(st.sampled_from(["simple"] * 6 + ["branch", "residual", "merge", "se",
-                                                        "concat", "block", "repeat"]))
+                                                        "concat", "block", "repeat",
+                                                        "tensor", "tensor", "tensor"]))
         if action == "simple":
             layer, out = g.any_simple(x)
             add(layer, out)
@@ -576,6 +614,8 @@ def architectures(draw: Callable[[Any], Any], max_steps: int = 7) -> tuple[dict[
             if dim != 1 or draw(st.booleans()):
                 layer["dim"] = dim - r if draw(st.booleans()) else dim
             add(layer, out)
+        elif action == "tensor":
+            tensor_action(g, cur, add)
         elif action in ("block", "repeat"):
             _block_or_repeat(g, draw, action, x, add)
     if not items:

@@ -1,10 +1,11 @@
 """Hypothesis strategies: random architectures where *any* integer field may be a symbol.
 
 ``symbolic_cases()`` draws a concrete valid architecture with :func:`strategies.architectures`
-(shape-tracking arithmetic, so every layer fits its input), then replaces a random subset of its
-integer fields by symbols or affine expressions in symbols (``"K0"``, ``"K0 - 2"``, ``"2*O1"``,
-``"S2 + 1"``, ``"Z0 // 2"``, or a symbol already in use such as ``"H"`` or ``"C + 1"``), recording
-the binding of each so that the drawn network is unchanged under ``bindings``. Fields that hold
+(shape-tracking arithmetic, so every layer fits its input; ``opaque`` layers included), then
+replaces a random subset of its integer fields by symbols or affine expressions in symbols
+(``"K0"``, ``"K0 - 2"``, ``"2*O1"``, ``"S2 + 1"``, ``"Z0 // 2"``, or a symbol already in use
+such as ``"H"`` or ``"C + 1"``), recording the binding of each so that the drawn network is
+unchanged under ``bindings``. Fields that hold
 a default (stride 1, dilation 1, groups 1, padding 0) are sometimes written out as symbols too.
 
 It then draws further bindings near (and far from) the first one: small values, neighbours,
@@ -14,8 +15,13 @@ channels, a padding above half a pool's kernel...): every path must then refuse 
 
 Fields that may be symbols: out_channels, kernel_size, stride, padding (ints, per-axis lists and
 [before, after] pairs), dilation, groups, depth_multiplier, output_padding, output_size,
-out_features, num_groups, num_parameters, scale_factor, size, pad widths, repeat ``times`` and
-block arguments.
+out_features, num_groups, num_heads, num_parameters, scale_factor, size, pad widths, the sizes
+of reshape, expand, parameter and opaque shapes and of split lists, slice start/end/step, index,
+repeat ``times`` and block arguments. Not symbolised: ``-1`` and the negative (from the end)
+numbers of those fields, and a shape's 1s (a symbol is taken as never 1 where tensors
+broadcast), the one-number ``sizes`` of ``split`` and ``chunks`` (the number of parts
+must be known), a slice ``end`` past the axis (Python clamps a number; an expression must lie
+within the axis).
 A symbol in a repeat count changes the structure of the graph, so it is "structural": the
 symbolic side binds it (``analyze(arch, {R: v})``) and the other bindings keep its value.
 """
@@ -29,6 +35,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from strategies import architectures
+from strategies_tensor import PAST_END
 
 SYM_FIELDS: dict[str, tuple[str, ...]] = {
     "conv": ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups"),
@@ -42,11 +49,19 @@ SYM_FIELDS: dict[str, tuple[str, ...]] = {
     "adaptive_max_pool": ("output_size",),
     "linear": ("out_features",),
     "group_norm": ("num_groups",),
+    "multihead_attention": ("num_heads",),
     "prelu": ("num_parameters",),
     "upsample": ("scale_factor", "size"),
     "pad": ("padding",),
     "channel_shuffle": ("groups",),
     "repeat": ("times",),
+    "reshape": ("shape",),
+    "expand": ("shape",),
+    "split": ("sizes",),
+    "slice": ("start", "end", "step"),
+    "index": ("index",),
+    "parameter": ("shape",),
+    "opaque": ("shape",),
 }
 """Per layer type, the integer fields that accept expressions."""
 
@@ -63,7 +78,8 @@ DEFAULTS: dict[str, dict[str, int]] = {
 PREFIX = {"out_channels": "O", "kernel_size": "K", "stride": "S", "padding": "P",
           "dilation": "Dl", "groups": "G", "depth_multiplier": "M", "output_padding": "Q",
           "output_size": "U", "out_features": "E", "num_groups": "Gn", "scale_factor": "F",
-          "size": "Z", "times": "R", "args": "A", "num_parameters": "Np"}
+          "size": "Z", "times": "R", "args": "A", "num_parameters": "Np", "num_heads": "Nh",
+          "shape": "Sh", "sizes": "Sz", "start": "B", "end": "Ed", "step": "St", "index": "I"}
 
 INPUT_NAMES = ("N", "C", "L", "D", "H", "W")
 BIG = 10**9
@@ -151,18 +167,18 @@ class _Symbolizer:
         self.bindings[name] = v + off
         return f"{name} - {off}"
 
-    def leaf(self, v: Any, prefix: str, where: str, force: bool = False) -> Any:
-        """``v`` with its int leaves (lists, pairs) replaced at random."""
+    def leaf(self, v: Any, prefix: str, where: str, force: bool = False, lo: int = 0) -> Any:
+        """``v`` with its int leaves (lists, pairs) of at least ``lo`` replaced at random."""
         if isinstance(v, bool):
             return v
-        if isinstance(v, int):
+        if isinstance(v, int) and v >= lo:
             if force or self.draw(st.floats(0, 1)) < self.p:
                 e = self.expr(v, prefix, 0)
                 self.fields.append(f"{where}={e!r}")
                 return e
             return v
         if isinstance(v, list):
-            return [self.leaf(x, prefix, where, force) for x in v]
+            return [self.leaf(x, prefix, where, force, lo) for x in v]
         return v
 
     def layer(self, layer: dict[str, Any], where: str) -> dict[str, Any]:
@@ -184,12 +200,20 @@ class _Symbolizer:
                            for k, v in layer.get("args", {}).items()}
             return out
         for f in SYM_FIELDS.get(t, ()):  # type: ignore[arg-type]
-            if f in layer:
-                out[f] = self.leaf(layer[f], PREFIX[f], f"{where}.{name}.{f}")
+            if f in layer and not _kept(t, f, layer[f]):
+                out[f] = self.leaf(layer[f], PREFIX[f], f"{where}.{name}.{f}",
+                                   lo=2 if f == "shape" else 0)
         for f, d in DEFAULTS.get(t, {}).items():  # type: ignore[arg-type]
             if f not in layer and self.draw(st.floats(0, 1)) < self.p / 3:
                 out[f] = self.leaf(d, PREFIX[f], f"{where}.{name}.{f}", force=True)
         return out
+
+
+def _kept(t: str, f: str, v: Any) -> bool:
+    """Fields left as drawn: a one-number split size (the number of parts must be known), a
+    slice end past the axis (a number is clamped, an expression must lie within the axis)."""
+    return (t == "split" and f == "sizes" and not isinstance(v, list)
+            or t == "slice" and f == "end" and v == PAST_END)
 
 
 def _names(e: str) -> list[str]:
@@ -220,7 +244,7 @@ def _perturb(draw: Callable[[Any], Any], b0: dict[str, int], fixed: tuple[str, .
 @st.composite
 def symbolic_cases(draw: Callable[[Any], Any], max_steps: int = 5) -> SymCase:
     """A random architecture with symbolic fields, and 2 to 5 bindings of its symbols."""
-    concrete, cb = draw(architectures(max_steps=max_steps))
+    concrete, cb = draw(architectures(max_steps=max_steps, opaque=True))
     arch = copy.deepcopy(concrete)
     p = draw(st.sampled_from([0.15, 0.3, 0.6, 1.0]))
     bindings = dict(cb)

@@ -9,6 +9,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import cnncalc
 from cnncalc.pytorch.build import build
+from cnncalc.pytorch.builders_attention import counted_attention
+
+
+def _shapes(out: Any) -> tuple[Any, ...]:
+    """The shape of a module's output; of each part when it has several (``split``)."""
+    if isinstance(out, tuple):
+        return tuple(tuple(o.shape) for o in out)
+    return tuple(out.shape)
 
 
 def measure(arch: Any, bindings: dict[str, int] | None = None) -> tuple[cnncalc.Analysis, dict]:
@@ -21,9 +29,10 @@ def measure(arch: Any, bindings: dict[str, int] | None = None) -> tuple[cnncalc.
     for r in an.layers:
         m = modules[r.name]
         hooks.append(m.register_forward_hook(
-            lambda mod, i, o, name=r.name: shapes.__setitem__(name, tuple(o.shape))))
+            lambda mod, i, o, name=r.name: shapes.__setitem__(name, _shapes(o))))
     x = torch.randn(*an.input_shape)
-    with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+    # counted_attention: the math kernels of attention, whose products FlopCounterMode counts
+    with torch.inference_mode(), counted_attention(), FlopCounterMode(display=False) as fc:
         net(x)
     for h in hooks:
         h.remove()
@@ -46,7 +55,10 @@ def mismatches(arch: Any, bindings: dict[str, int] | None = None) -> list[str]:
     bad = []
     for r in an.layers:
         got = real[r.name]
-        if tuple(r.output_shape) != got["shape"]:
+        if r.output_shapes:
+            if tuple(map(tuple, r.output_shapes)) != got["shape"]:
+                bad.append(f"{r.name}: shapes {r.output_shapes} != torch {got['shape']}")
+        elif tuple(r.output_shape) != got["shape"]:
             bad.append(f"{r.name}: shape {tuple(r.output_shape)} != torch {got['shape']}")
         if r.params != got["params"]:
             bad.append(f"{r.name}: params {r.params} != torch {got['params']}")

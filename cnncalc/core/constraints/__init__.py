@@ -62,8 +62,12 @@ def _conditions(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> lis
     for shape in shapes:
         for v in shape:
             if not is_num(v):
-                # A size that is a product of sizes (after a flatten) is >= 1 when each is.
-                for f in sympy.Mul.make_args(v):
+                # A size that is a product of sizes (after a flatten) is >= 1 when each is; a
+                # quotient (a reshape's -1 axis, C*H/S) is not such a product: it must be.
+                factors = sympy.Mul.make_args(v)
+                if any(f.is_Pow and f.exp.is_negative for f in factors):
+                    factors = (v,)
+                for f in factors:
                     if not f.is_Number:
                         out.setdefault(f"{pretty(f)} >= 1", _Cond(f - 1, "ge",
                                                                   f"{pretty(f)} >= 1", None))
