@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
 from ..errors import CnnCalcError, format_path
+from .suggest import FIELD_ALIASES, TYPE_ALIASES, did_you_mean
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 """Largest JSON file read."""
@@ -80,17 +82,20 @@ def read_json(text: str, what: str) -> Any:
 
 
 def _score(e: Any) -> int:
-    """Prefer our own messages (expressions), then errors that are not a union's type miss."""
+    """Prefer our own messages (expressions), then errors that are not a union's type miss,
+    and an unknown field over a missing one (a misspelt field is both: the typo says why)."""
     msg = str(e.get("msg", ""))
-    return 4 * ("expression" in msg) + 2 * (e.get("type") not in ("int_type", "string_type",
-                                                                  "list_type"))
+    return 4 * ("expression" in msg) + 2 * (e.get("type") not in (
+        "int_type", "string_type", "list_type")) + (e.get("type") == "extra_forbidden")
 
 
-def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
+def from_validation(err: pydantic.ValidationError, raw: object, types: Sequence[str] = (),
+                    fields_of: Callable[[str], Sequence[str]] | None = None) -> CnnCalcError:
     """The most useful of pydantic's errors, with the layer's name and index and a JSON path.
 
     The error location is walked through the raw JSON: parts that are real keys or indices
-    form the path; the rest (union tags such as ``conv`` or ``int``) are skipped.
+    form the path; the rest (union tags such as ``conv`` or ``int``) are skipped. An unknown
+    layer type or field gets a did-you-mean from ``types`` and ``fields_of(type)``.
     """
     best = max(err.errors(include_url=False), key=_score)
     path: list[str | int] = []
@@ -98,6 +103,7 @@ def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
     index: int | None = None
     node: Any = raw
     tag: Any = None  # the union tag pydantic puts after a layer's index
+    layer_node: Any = None  # the layer's JSON object
     for part in best["loc"]:
         if tag is not None and part == tag:
             tag = None
@@ -110,6 +116,7 @@ def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
             if isinstance(node, dict) and path and path[-1] in ("layers", "body"):
                 index = part
                 layer = str(node.get("name") or f"{node.get('type')}{part}")
+                layer_node = node
                 tag = node.get("type")
         elif best["type"] in ("missing", "extra_forbidden") and part == best["loc"][-1]:
             pass
@@ -123,8 +130,19 @@ def from_validation(err: pydantic.ValidationError, raw: object) -> CnnCalcError:
             start = i + 1
     field = format_path(path[start:])
     msg = str(best["msg"]).removeprefix("Value error, ")
-    if best["type"] == "extra_forbidden":
+    kind = layer_node.get("type") if isinstance(layer_node, dict) else None
+    if best["type"] == "union_tag_invalid" and isinstance(kind, str):
+        tag = kind
+        guess = did_you_mean(tag, types, TYPE_ALIASES) if types else None
+        msg = (f"unknown layer type {tag[:60]!r}" + (f"; did you mean {guess!r}?" if guess else "")
+               + " (`cnncalc schema` lists the types)")
+    elif best["type"] == "extra_forbidden":
         msg = f"unknown field {field!r}"
+        name = str(best["loc"][-1])
+        if layer is not None and fields_of is not None and isinstance(kind, str):
+            guess = did_you_mean(name, fields_of(kind), FIELD_ALIASES)
+            if guess and guess != name:
+                msg += f"; did you mean {guess!r}?"
     elif best["type"] == "missing":
         msg = f"missing field {field!r}"
     elif layer is not None and field:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
@@ -117,7 +118,8 @@ class Architecture(BaseModel):
         try:
             return cls.model_validate(obj)
         except pydantic.ValidationError as e:
-            raise from_validation(e, obj) from None
+            raise from_validation(e, obj, (*LAYER_TYPES, "block", "repeat"),
+                                  _fields_of) from None
         except RecursionError:
             raise CnnCalcError("the architecture is nested too deeply", kind="limit") from None
 
@@ -230,6 +232,13 @@ def _raw_error(path: list[str | int], data: Any, message: str) -> CnnCalcError:
 LAYER_TYPES: tuple[str, ...] = tuple(get_args(c.model_fields["type"].annotation)[0]
                                      for c in LAYER_CLASSES)
 """The ``type`` tag of every concrete layer class."""
+
+_FIELDS = {t: tuple(c.model_fields) for t, c in zip(LAYER_TYPES, LAYER_CLASSES, strict=True)}
+
+
+def _fields_of(layer_type: str) -> Sequence[str]:
+    """The JSON fields of a layer type (none for an unknown one), for did-you-mean."""
+    return _FIELDS.get(layer_type, ())
 
 
 def json_schema() -> dict[str, Any]:

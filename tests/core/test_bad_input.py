@@ -44,7 +44,8 @@ TWO_BRANCHES = [conv(padding=1),
 
 # id, architecture, bindings, layer name, words (lower case) that say what is wrong
 LAYER_CASES: list[tuple[str, dict[str, Any], dict[str, int] | None, str, list[str]]] = [
-    ("unknown type", net([{"type": "convv", "name": "conv1"}]), None, "conv1", ["convv", "tag"]),
+    ("unknown type", net([{"type": "convv", "name": "conv1"}]), None, "conv1",
+     ["convv", "unknown layer type", "did you mean 'conv'"]),
     ("unknown field", net([conv(kernal=3)]), None, "conv1", ["unknown field", "kernal"]),
     ("float for int", net([conv(kernel_size=3.0)]), None, "conv1", ["kernel_size", "integer"]),
     ("fraction for int", net([conv(out_channels=8.5)]), None, "conv1", ["out_channels", "integer"]),
