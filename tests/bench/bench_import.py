@@ -13,27 +13,20 @@ Run: ``python tests/bench/bench_import.py [--no-export]`` (figures in docs/bench
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from bench_core import median_ms  # run as a script: tests/bench is on the path
 
 import cnncalc
 from cnncalc.pytorch.tvshim import declare_torchvision_ops
 
 
 def median_s(fn: Callable[[], Any], repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """Seconds: bench_core's median (one untimed call first, a collection before each)."""
+    return median_ms(fn, repeats) / 1000
 
 
 def export_s(model: Any) -> float:
