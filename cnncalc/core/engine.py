@@ -18,7 +18,7 @@ import sympy
 from ..algebra.arith import Value, is_num, norm, prod, total
 from ..algebra.expr import evaluate
 from ..errors import CnnCalcError
-from ..layers.base import Ctx, Note, RFAxis, Tensor, decide_ge
+from ..layers.base import Ctx, Note, Tensor, decide_ge
 from .analysis import Analysis
 from .apply import apply_layer
 from .bindings import MAX_BINDING, check_bindings
@@ -74,10 +74,8 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
         elif not ok:
             raise CnnCalcError(f"input size must be >= 1, got {x}", path=["input", "shape", i])
         shape.append(x)
-    nd = len(shape) - 2
     extent = tuple(shape[2:])
-    inp = Tensor(shape=tuple(shape), rf=(RFAxis(1, 1, 0),) * nd,
-                 axes=((), (), *((a,) for a in range(nd))))
+    inp = Tensor.network_input(tuple(shape))
     nodes = expand(arch, env)
     tensors: dict[str, Tensor] = {INPUT: inp}
     parts: dict[str, int] = {}  # layers with several outputs: how many

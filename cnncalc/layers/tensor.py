@@ -98,6 +98,12 @@ class Tensor:
     def numel(self) -> Value:
         return prod(self.shape)
 
+    @classmethod
+    def network_input(cls, shape: tuple[Value, ...]) -> Tensor:
+        """The network input ``[N, C, *spatial]``: each position sees its own pixel."""
+        nd = len(shape) - 2
+        return cls(shape, (RFAxis(1, 1, 0),) * nd, ((), (), *((a,) for a in range(nd))))
+
     def src(self, i: int) -> int | None:
         """The input axis that tensor axis ``i`` is, when it is exactly one; else None."""
         s = self.axes[i] if 0 <= i < len(self.axes) else ()

@@ -20,7 +20,7 @@ from ..core.apply import apply_layer
 from ..core.schema import Architecture
 from ..errors import CnnCalcError
 from ..layers import LAYER_CLASSES
-from ..layers.base import LayerBase, Note, RFAxis, Tensor
+from ..layers.base import LayerBase, Note, Tensor
 from .load import opset_version
 from .values import Act, Const, Names, NotSupported, check_rename, symbol_name
 
@@ -139,11 +139,8 @@ class Converter:
         self.dim_symbols = seen
         from ..algebra.expr import evaluate
         vals = tuple(evaluate(v, {}) for v in shape)
-        nd = len(vals) - 2
         self.extent = vals[2:]
-        t = Tensor(shape=vals, rf=(RFAxis(1, 1, 0),) * nd,
-                   axes=((), (), *((a,) for a in range(nd))))
-        self.values[inp.name] = Act("input", t)
+        self.values[inp.name] = Act("input", Tensor.network_input(vals))
 
     def _node(self, node: Any) -> None:
         domain = node.domain or ""

@@ -22,7 +22,7 @@ from ...algebra.printing import pretty
 from ...core.apply import apply_layer
 from ...core.schema import LAYER_TYPES, InputSpec, LayerSpec
 from ...errors import CnnCalcError
-from ...layers.base import Ctx, LayerBase, Note, RFAxis, Tensor
+from ...layers.base import Ctx, LayerBase, Note, Tensor
 
 INPUT = "input"
 _LAYER = TypeAdapter(LayerSpec)
@@ -55,9 +55,7 @@ class Stepper:
                                f"({e.errors()[0]['msg']})", kind="input") from None
         self.input_shape: list[int | str] = list(spec.shape)
         values = tuple(evaluate(v, {}) for v in spec.shape)
-        nd = len(values) - 2
-        self.input = TRef(INPUT, Tensor(shape=values, rf=(RFAxis(1, 1, 0),) * nd,
-                                        axes=((), (), *((a,) for a in range(nd)))))
+        self.input = TRef(INPUT, Tensor.network_input(values))
         self.extent = values[2:]
         self.notes: list[Note] = []
         self.layers: list[LayerBase] = []
