@@ -50,7 +50,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
             continue
         comps[name] = d
     comps["Architecture"] = arch
-    for req in ("AnalyzeRequest", "ValidateRequest"):
+    for req in ("AnalyzeRequest", "ValidateRequest", "ExplainRequest"):
         props = comps[req]["properties"]
         props["architecture"] = {"$ref": "#/components/schemas/Architecture"}
     _examples(schema)

@@ -25,7 +25,7 @@ from .body import bad_value_message, first_bad_value
 from .docs import DESCRIPTION, openapi
 from .errors import Kind, error_body
 from .limits import BodyLimit
-from .routes import analyze, catalog, health, validate
+from .routes import analyze, catalog, explain, health, validate
 from .service import Service
 from .settings import Settings, SettingsError
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = _App(title="cnncalc", version=cnncalc.__version__, description=DESCRIPTION,
                lifespan=lifespan)
     app.state.service = svc
-    for r in (analyze.router, validate.router, catalog.router, health.router):
+    for r in (analyze.router, explain.router, validate.router, catalog.router, health.router):
         app.include_router(r)
     # the decorator form, which takes a handler of one exception class (add_exception_handler
     # is typed for handlers of any Exception)

@@ -111,6 +111,16 @@ class AnalysisOut(BaseModel):
     layers: list[LayerOut]
     totals: dict[str, Any]
     constraints: list[str]
+    exact_sizes: list[str] = Field(
+        default_factory=list, description="Advice: the sizes at which every strided window "
+        "tiles its input exactly, or whether the bound sizes do.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Worth knowing, not errors: input rows a strided "
+        "window never reads at the bound sizes, merges of different strides, an input that "
+        "looks channels-last.")
+    convention: dict[str, Any] | None = Field(
+        None, description="With ?convention=NAME: the totals that tool reports "
+        "(docs/conventions.md).")
 
 
 class Health(BaseModel):
@@ -118,3 +128,17 @@ class Health(BaseModel):
     version: str
     pools: dict[str, dict[str, int]] = Field(default_factory=dict)
     cache: dict[str, int] = Field(default_factory=dict)
+
+
+class ExplainRequest(AnalyzeRequest):
+    """Like ``/analyze``, and which layer to explain and in which format (``POST /explain``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"architecture": SEED_EXAMPLE, "bindings": {"H": 32, "W": 32},
+                      "layer": "conv1", "format": "text"}]})
+
+    layer: str | None = Field(None, min_length=1, max_length=200,
+                              description="Only this layer, or every layer of the block of "
+                                          "this name; default: every layer.")
+    format: Literal["text", "markdown", "latex"] = Field(
+        "text", description="The format of `text`, the rendered explanation.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -31,6 +32,15 @@ from .worker import JSON, Reply, dumps
 log = logging.getLogger("cnncalc.api")
 
 CACHE_HEADER = "X-Cnncalc-Cache"
+
+
+def _declared_min(architecture: Any, name: str) -> int:
+    """The smallest value the architecture declares for size ``name`` (``"symbols": {"P":
+    {"min": 0}}``), read from the raw request: 0 or 1 (the library checks the rest)."""
+    syms = architecture.get("symbols") if isinstance(architecture, dict) else None
+    spec = syms.get(name) if isinstance(syms, dict) else None
+    lo = spec.get("min") if isinstance(spec, dict) else None
+    return 0 if lo == 0 and not isinstance(lo, bool) else 1
 
 
 class Gate:
@@ -99,25 +109,36 @@ class Service:
             return 422, JSON, dumps(error_body(
                 "limit", "the architecture JSON is nested too deeply", path=["architecture"]))
         for k, v in bindings.items():
-            if not 1 <= v <= self.settings.max_binding:
+            lo = _declared_min(architecture, k)
+            if not lo <= v <= self.settings.max_binding:
                 return 422, JSON, dumps(error_body(
-                    "binding", f"binding {k}={v} is outside 1..{self.settings.max_binding} "
+                    "binding", f"binding {k}={v} is outside {lo}..{self.settings.max_binding} "
                     "(CNNCALC_MAX_BINDING)", path=["bindings", k]))
         return req
 
     async def analyze(self, architecture: dict[str, Any], bindings: dict[str, int],
-                      fmt: str) -> Response:
+                      fmt: str, convention: str = "cnncalc") -> Response:
         """``POST /analyze``: from the cache (on the event loop), or computed in a worker and
         cached."""
+        parts = (fmt,) if convention == "cnncalc" else (fmt, "convention", convention)
+        return await self.analysis_job(architecture, bindings, worker.analyze_job,
+                                       (fmt, convention), parts)
+
+    async def analysis_job(self, architecture: dict[str, Any], bindings: dict[str, int],
+                           job: Callable[..., Reply], args: tuple[Any, ...],
+                           key_parts: tuple[str, ...]) -> Response:
+        """``job(canonical_request, *args)`` in an analysis worker under the time limit, its
+        200 and 422 answers cached under the request and ``key_parts`` (which must tell apart
+        every answer ``args`` can give). ``job`` must be importable by the worker process."""
         req = self._envelope(architecture, bindings)
         if not isinstance(req, str):
             return reply_response(req)
-        k = key(req, fmt)
+        k = key(req, *key_parts)
         hit = self.cache.get(k)
         if hit is not None:
             return reply_response(hit, cache="hit")
         reply, computed = await self._queued(
-            self.gates["analysis"], self.analysis, worker.analyze_job, (req, fmt),
+            self.gates["analysis"], self.analysis, job, (req, *args),
             self.settings.time_limit_s, "CNNCALC_TIME_LIMIT_S")
         if computed and reply[0] in (200, 422):
             self.cache.put(k, reply)

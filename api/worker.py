@@ -58,11 +58,12 @@ def _request(canonical: str) -> tuple[dict[str, Any], dict[str, int] | None]:
     return req["architecture"], (req.get("bindings") or None)
 
 
-def analyze_job(canonical: str, fmt: str) -> Reply:
-    """``POST /analyze``: the output JSON (docs/output.md), or a table in ``fmt``."""
+def analyze_job(canonical: str, fmt: str, convention: str = "cnncalc") -> Reply:
+    """``POST /analyze``: the output JSON (docs/output.md), or a table in ``fmt``; with
+    another tool's ``convention``, its totals too (a ``convention`` block, a table line)."""
     arch, bindings = _request(canonical)
     try:
-        an = cnncalc.analyze(arch, bindings)
+        an = cnncalc.analyze(arch, bindings, convention=convention)
         if fmt == "json":
             return 200, JSON, dumps(an.to_dict())
         return 200, MEDIA_TYPES[fmt], an.to_table(fmt).encode()

@@ -104,7 +104,8 @@ def schema_reference() -> str:
            "(`\"2*W\"`, `\"ceil(H/2)\"`), `list[...]` gives one value per spatial axis (or "
            "`[before, after]` pairs for padding), and `a | b` is either.", "",
            "## Architecture", "", *_fields(s), ""]
-    for name, head in (("InputSpec", "InputSpec"), ("Block", "Block definition")):
+    for name, head in (("InputSpec", "InputSpec"), ("SymbolSpec", "SymbolSpec"),
+                       ("Block", "Block definition")):
         out += [f"## {head}", "", _text(defs[name].get("description")), "",
                 *_fields(defs[name]), ""]
     first = next(iter(by_def), None)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.openapi.models import Example
 from fastapi.responses import Response
+
+from cnncalc.report.conventions import names
 
 from ..docs import ERROR_RESPONSES
 from ..models import SEED_EXAMPLE, AnalysisOut, AnalyzeRequest, ErrorBody, Format
 from ..service import Service
 from ..worker import MEDIA_TYPES
 from . import service
+
+if TYPE_CHECKING:
+    Convention = str
+else:  # a Literal, so that OpenAPI lists the choices and an unknown one is a 422 naming them
+    Convention = Literal[names()]
 
 router = APIRouter(tags=["analysis"])
 
@@ -55,10 +64,14 @@ async def analyze(
     fmt: Format = Query("json", alias="format",
                         description="json (default), or a table: " + ", ".join(
                             f"{f} ({media})" for f, media in TABLES.items()) + "."),
+    convention: Convention = Query(
+        "cnncalc", description="Also report the totals another tool would print for this "
+        "network (`convention` in the JSON, a line under the table's totals): "
+        + ", ".join(names()) + " (docs/conventions.md). cnncalc's own totals are unchanged."),
     svc: Service = Depends(service),
 ) -> Response:
     """Analyse an architecture: numbers where ``bindings`` bind the sizes, formulas elsewhere.
 
     Identical requests (same JSON up to key order and whitespace) are answered from a cache.
     """
-    return await svc.analyze(body.architecture, body.bindings, fmt)
+    return await svc.analyze(body.architecture, body.bindings, fmt, convention)

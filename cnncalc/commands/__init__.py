@@ -6,5 +6,5 @@ module named in ``COMMANDS``; errors of type CnnCalcError are printed by ``cli.p
 as one line with exit code 2.
 """
 
-COMMANDS = ("analyze", "zoo", "schema", "validate", "sweep", "compare", "plot", "calibrate",
-            "cost", "import_")
+COMMANDS = ("analyze", "explain", "zoo", "schema", "validate", "sweep", "compare", "plot",
+            "calibrate", "cost", "import_")

@@ -1,6 +1,7 @@
 """``cnncalc analyze ARCH [--bind NAME=VALUE ...] [--format ...] [--columns ...] [--depth D]
-[--units [si|iec]] [--profile PROFILE.json]``; ``cnncalc analyze --from-torch PKG.MODULE:FACTORY
-[--kwargs JSON] [--input SIZES] ...`` analyses a PyTorch model imported on the fly."""
+[--units [si|iec]] [--profile PROFILE.json] [--convention NAME]``; ``cnncalc analyze
+--from-torch PKG.MODULE:FACTORY [--kwargs JSON] [--input SIZES] ...`` analyses a PyTorch model
+imported on the fly."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sys
 from typing import Any
 
 from ..core.load import analyze
+from ..report import conventions
 from ..report.tables import ALL_COLUMNS, render
 from ..report.tables import FORMATS as TABLE_FORMATS
-from .common import add_bindings, add_units
+from .common import add_bindings, add_convention, add_units
 from .import_ import add_torch_source, torch_architecture
 
 NAME = "analyze"
@@ -46,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", "-p", metavar="PROFILE.json",
                    help="add the time a device profile (from `cnncalc calibrate`) predicts, per "
                         "layer and in total (every size must be bound)")
+    add_convention(p)
 
 
 def with_times(d: dict[str, Any], times: dict[str, float], device: str) -> dict[str, Any]:
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         args._parser.error("give an architecture (a JSON file or zoo name) or --from-torch "
                            "PKG.MODULE:FACTORY, not both")
     arch = args.arch if args.from_torch is None else torch_architecture(args, args.from_torch)
-    an = analyze(arch, dict(args.bind))
+    an = conventions.apply(analyze(arch, dict(args.bind)), args.convention)
     times = None
     if args.profile:
         from ..cost import load_profile, predicted_ms

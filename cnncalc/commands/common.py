@@ -102,6 +102,16 @@ def add_totals_options(p: argparse.ArgumentParser) -> None:
     add_units(p)
 
 
+def add_convention(p: argparse.ArgumentParser) -> None:
+    """``--convention NAME``: also report the totals another tool prints (docs/conventions.md).
+    """
+    from ..report.conventions import names
+    p.add_argument("--convention", choices=names(), default="cnncalc",
+                   help="also give the total MACs that tool reports for this network, "
+                        "reproduced from the layers (a line under the totals; `convention` "
+                        "in JSON); cnncalc's own totals are unchanged (default: cnncalc)")
+
+
 def add_arch(p: argparse.ArgumentParser) -> None:
     p.add_argument("arch", help="a JSON file or a zoo model name (see `cnncalc zoo`)")
 

@@ -29,11 +29,20 @@ from ..algebra.compile import (
     evaluate_rows,
     holds_everywhere,
 )
+from ..algebra.expr import names_in
 from ..errors import CnnCalcError
 from ..layers.base import Note, Work
 from .bindings import check_binding_arrays, check_bindings, check_free, format_bindings
-from .constraints import ConstraintKind, ConstraintReport, derive
-from .results import QUANTITIES, TOTALS, LayerResult, ReceptiveField, Totals, jsonable
+from .constraints import ConstraintKind, ConstraintReport, derive, tiling_state, unread_warnings
+from .results import (
+    QUANTITIES,
+    TOTALS,
+    ConventionTotals,
+    LayerResult,
+    ReceptiveField,
+    Totals,
+    jsonable,
+)
 from .schema import Architecture
 
 __all__ = ["QUANTITIES", "TOTALS", "Analysis", "LayerResult", "ReceptiveField", "Totals",
@@ -61,6 +70,21 @@ def set_table_renderer(render: TableRenderer) -> None:
     """Install the renderer behind :meth:`Analysis.to_table` (:mod:`cnncalc` does, at import)."""
     global _renderer
     _renderer = render
+
+
+class Explainer(Protocol):
+    """:func:`cnncalc.report.explain.explain`."""
+
+    def __call__(self, an: Analysis, layer: str | None, fmt: str) -> str: ...
+
+
+_explainer: Explainer | None = None
+
+
+def set_explainer(explain: Explainer) -> None:
+    """Install the explainer behind :meth:`Analysis.explain` (:mod:`cnncalc` does, at import)."""
+    global _explainer
+    _explainer = explain
 
 
 class Analysis:
@@ -93,6 +117,10 @@ class Analysis:
             training_activation_bytes=training_activation_bytes,
             receptive_field=layers[-1].receptive_field,
             incomplete=tuple(r.name for r in layers if r.opaque))
+        self.convention: ConventionTotals | None = None
+        """Another tool's totals (``analyze(..., convention=...)``), beside ours; None for
+        cnncalc's own. :meth:`evaluate` does not carry it: apply
+        :func:`cnncalc.report.conventions.apply` to the evaluated analysis."""
 
     def __repr__(self) -> str:
         t = self.totals
@@ -115,7 +143,7 @@ class Analysis:
     def _constraint_report(self) -> ConstraintReport:
         """Conditions on this analysis's free symbols (a bound symbol's conditions held, or the
         analysis would have failed)."""
-        return derive((r.output_shape for r in self.layers), self.notes)
+        return derive((r.output_shape for r in self.layers), self.notes, self.arch.ranges())
 
     @property
     def constraints(self) -> list[str]:
@@ -125,13 +153,37 @@ class Analysis:
 
     @property
     def exact_sizes(self) -> list[str]:
-        """Sizes at which no strided layer drops input pixels (advice, not a requirement)."""
-        return list(self._constraint_report.exact)
+        """Advice, not a requirement: the free sizes at which every strided window tiles its
+        padded input exactly (``(in + pad - k_eff) mod stride == 0`` at every layer:
+        ``H mod 32 == 1 tiles every stride exactly``), then, where strided windows have bound
+        sizes, whether they do at those bindings (``H=224, W=224: not every strided window
+        tiles its input exactly: 1 row and 1 column past the last window at conv1, ...``)."""
+        out = list(self._constraint_report.exact)
+        state = tiling_state(self.notes)
+        if state is not None:
+            spatial = {n for v in self.arch.input.shape[2:] if isinstance(v, str)
+                       for n in names_in(v)}
+            bound = {k: v for k, v in self._numbers().items() if k in spatial}
+            if bound:
+                out.append(f"{format_bindings(bound)}: {state}")
+            elif not out:  # every size written as a number
+                out.append(state)
+            elif not state.startswith("every"):  # beside advice on the free sizes
+                out.append(f"where the sizes are numbers: {state}")
+        return out
 
     @property
     def warnings(self) -> list[str]:
-        """Things worth knowing that are not errors (e.g. merges of different strides)."""
-        return [f"{n.layer}: {n.text}" for n in self.notes if n.kind == "warn"]
+        """Things worth knowing that are not errors: merges of different strides, an input
+        that looks channels-last, and input rows or columns that a strided window never reads
+        at the bound sizes (``conv0: the last row of its input is never read ...``), and
+        sizes declared from 0 left free (the formulas hold from 1)."""
+        zero = [k for k, (lo, _) in self.arch.ranges().items()
+                if lo == 0 and k in self.free_symbols]
+        return ([f"{n.layer}: {n.text}" for n in self.notes if n.kind == "warn"]
+                + unread_warnings(self.notes)
+                + [f"{k} is declared from 0 but left free: the formulas and constraints here "
+                   f"hold for {k} >= 1; bind {k}=0 to analyse 0" for k in zero])
 
     def to_dict(self) -> dict[str, Any]:
         """The output JSON (docs/output.md)."""
@@ -145,6 +197,7 @@ class Analysis:
             "constraints": self.constraints,
             "exact_sizes": self.exact_sizes,
             "warnings": self.warnings,
+            **({"convention": self.convention.to_dict()} if self.convention else {}),
         }
 
     def to_table(self, fmt: str = "table", columns: Sequence[str] | str | None = None,
@@ -157,6 +210,15 @@ class Analysis:
             raise RuntimeError("no table renderer installed: import cnncalc (it installs "
                                "cnncalc.report.tables.render)")
         return _renderer(self, fmt, columns=columns, depth=depth, units=units, times=times)
+
+    def explain(self, layer: str | None = None, fmt: str = "text") -> str:
+        """The working of every layer (or of the layer or block named ``layer``): the lecture's
+        formulas in names, with this analysis's values, and the result, as ``text``,
+        ``markdown`` or ``latex``. See :func:`cnncalc.report.explain.explain`."""
+        if _explainer is None:
+            raise RuntimeError("no explainer installed: import cnncalc (it installs "
+                               "cnncalc.report.explain.explain)")
+        return _explainer(self, layer, fmt)
 
     # --- binding a symbolic analysis ---------------------------------------------------------
 
@@ -172,7 +234,10 @@ class Analysis:
         bound analysis's, numbers or error (a merge's sizes may broadcast a 1 instead of being
         equal). Notes still undecided stay, with the bound values substituted."""
         check_free(self.free_symbols, bindings)
-        b = check_bindings(self.symbols, bindings)
+        b = check_bindings(self.symbols, bindings, self.arch.ranges())
+        if any(v < 1 for v in b.values()):
+            # A size declared with min 0, bound to 0: the formulas were derived for sizes >= 1.
+            return self._rerun(self.arch, {**self._numbers(), **b})
         reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
         env = {**self._numbers(), **b}
 
@@ -313,7 +378,7 @@ def _evaluate_many(an: Analysis, quantities: tuple[str, ...],
         if q not in TOTALS:
             raise CnnCalcError(f"unknown quantity {q!r}; one of {', '.join(TOTALS)}",
                                kind="input")
-    order, cols, shape = check_binding_arrays(an.free_symbols, arrays)
+    order, cols, shape = check_binding_arrays(an.free_symbols, arrays, an.arch.ranges())
     n = 1
     for d in shape:
         n *= d
@@ -321,6 +386,8 @@ def _evaluate_many(an: Analysis, quantities: tuple[str, ...],
     hi = {k: int(c.max()) if n else 1 for k, c in cols.items()}
     invalid = np.zeros(n, dtype=bool)   # a rule fails: expected to be an error
     merge = np.zeros(n, dtype=bool)     # merged sizes differ: analysed on its own
+    for c in cols.values():
+        merge |= c < 1  # a size declared with min 0 at 0: the formulas hold for sizes >= 1
     for node, kind in an._row_checks:
         if node is None:
             invalid[:] = True

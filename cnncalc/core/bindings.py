@@ -1,6 +1,7 @@
 """Bindings: the sizes a user fixes (``{"H": 224, "W": 224}``), checked and printed in one place.
 
-A binding names a symbol of the architecture and is an integer in ``1..MAX_BINDING``; anything
+A binding names a symbol of the architecture and is an integer in ``1..MAX_BINDING``, or in the
+range the architecture declares for it (``"symbols": {"P": {"min": 0, "max": 11}}``); anything
 else is a :class:`~cnncalc.errors.CnnCalcError` of kind ``binding`` naming it (JSON path
 ``bindings.NAME``). :func:`require_bound` is the one "bind every size first" error of the
 commands that need numbers (torch builds, validation, time prediction).
@@ -29,10 +30,24 @@ def require_bound(free: Sequence[str], what: str) -> None:
                            f"(e.g. --bind {free[0]}=...)", kind="binding")
 
 
-def check_bindings(symbols: Sequence[str],
-                   bindings: Mapping[str, object] | None) -> dict[str, int]:
+Ranges = Mapping[str, tuple[int, int]]
+"""Declared ranges of sizes, by name (inclusive); a size not in it takes ``1..MAX_BINDING``."""
+
+
+def in_range(name: str, value: int, ranges: Ranges | None) -> str | None:
+    """Why ``value`` is not a valid value of size ``name`` (None when it is)."""
+    lo, hi = (ranges or {}).get(name, (1, MAX_BINDING))
+    if lo <= value <= hi:
+        return None
+    if (lo, hi) != (1, MAX_BINDING):
+        return f"outside the range {name} is declared with, {lo}..{hi}"
+    return f"outside 1..{MAX_BINDING}"
+
+
+def check_bindings(symbols: Sequence[str], bindings: Mapping[str, object] | None,
+                   ranges: Ranges | None = None) -> dict[str, int]:
     """Bindings as ints: every name one of ``symbols`` (the architecture's), every value an
-    integer in ``1..MAX_BINDING``."""
+    integer in its declared range (``ranges``), by default ``1..MAX_BINDING``."""
     if not bindings:
         return {}
     if not isinstance(bindings, Mapping):
@@ -47,9 +62,10 @@ def check_bindings(symbols: Sequence[str],
         if isinstance(v, bool) or not isinstance(v, int):
             raise CnnCalcError(f"binding {k} must be an integer, got {v!r}", path=["bindings", k],
                                kind="binding")
-        if not 1 <= v <= MAX_BINDING:
-            raise CnnCalcError(f"binding {k}={v} is outside 1..{MAX_BINDING}",
-                               path=["bindings", k], kind="binding")
+        why = in_range(k, v, ranges)
+        if why:
+            raise CnnCalcError(f"binding {k}={v} is {why}", path=["bindings", k],
+                               kind="binding")
         out[k] = v
     return out
 
@@ -63,11 +79,12 @@ def check_free(free: Sequence[str], names: Mapping[str, object]) -> None:
                                kind="binding")
 
 
-def check_binding_arrays(free: Sequence[str], arrays: Mapping[str, Any]
+def check_binding_arrays(free: Sequence[str], arrays: Mapping[str, Any],
+                         ranges: Ranges | None = None
                          ) -> tuple[list[str], dict[str, Any], tuple[int, ...]]:
-    """Arrays of bindings, one per free symbol, each an array of integers in
-    ``1..MAX_BINDING``: their names, the arrays broadcast together and flattened to 1-D int64
-    columns, and their common shape."""
+    """Arrays of bindings, one per free symbol, each an array of integers in its range
+    (``ranges``, by default ``1..MAX_BINDING``): their names, the arrays broadcast together
+    and flattened to 1-D int64 columns, and their common shape."""
     import numpy as np
 
     check_free(free, arrays)
@@ -86,11 +103,13 @@ def check_binding_arrays(free: Sequence[str], arrays: Mapping[str, Any]
             raise CnnCalcError(f"{k} must be an array of integers, got {a.dtype} values",
                                path=["bindings", k], kind="binding")
         if a.size:
-            out_of_range = (a < 1) | (a > MAX_BINDING)
+            lo, hi = (ranges or {}).get(k, (1, MAX_BINDING))
+            out_of_range = (a < lo) | (a > hi)
             if out_of_range.any():
                 i = int(np.flatnonzero(out_of_range.ravel())[0])
-                raise CnnCalcError(f"binding {k}={int(a.ravel()[i])} (row {i}) is outside "
-                                   f"1..{MAX_BINDING}", path=["bindings", k], kind="binding")
+                v = int(a.ravel()[i])
+                raise CnnCalcError(f"binding {k}={v} (row {i}) is {in_range(k, v, ranges)}",
+                                   path=["bindings", k], kind="binding")
         raw[k] = a.astype(np.int64)
     shape = tuple(np.broadcast_shapes(*(a.shape for a in raw.values()))) if raw else ()
     cols = {k: np.broadcast_to(a, shape).ravel() for k, a in raw.items()}

@@ -10,15 +10,18 @@ bindings by a bound analysis where its formulas cannot.
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
+from typing import NamedTuple
 
 import sympy
 
-from ..algebra.arith import Value, is_num, norm, prod, total
+from ..algebra.arith import Value, floordiv, is_num, norm, prod, total
 from ..algebra.expr import evaluate
+from ..algebra.printing import pretty
 from ..errors import CnnCalcError
-from ..layers.base import Ctx, Note, Tensor, decide_ge
+from ..layers.base import Ctx, Note, Out, RFAxis, Tensor, decide_ge
 from .analysis import Analysis
 from .apply import apply_layer
 from .bindings import MAX_BINDING, check_bindings
@@ -28,12 +31,16 @@ from .graph import INPUT, Node, expand, symbols
 from .results import LayerResult, ReceptiveField
 from .schema import Architecture
 
-__all__ = ["MAX_BINDING", "liveness", "run"]
+__all__ = ["MAX_BINDING", "Step", "liveness", "run"]
 
 
 def run(arch: Architecture, bindings: Mapping[str, int] | None = None, *,
-        constraints: bool = True) -> Analysis:
+        constraints: bool = True, trace: list[Step] | None = None) -> Analysis:
     """Analyse ``arch`` with the given sizes bound (the rest stay symbolic).
+
+    ``trace``, when given, receives one :class:`Step` per layer instance, in order: the node,
+    the tensors it read and what its rule returned (``cnncalc.core.explain`` shows the working
+    from them).
 
     With free symbols left, the constraints are derived at once, so that a merge no size can
     satisfy is an error here; with every symbol bound they are derived when first asked for.
@@ -45,18 +52,46 @@ def run(arch: Architecture, bindings: Mapping[str, int] | None = None, *,
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        an = _run(arch, bindings)
+        an = _run(arch, bindings, trace)
         if constraints and an.free_symbols:
             an.constraints  # noqa: B018 - derive now: errors belong to analyze()
         return an
+    except CnnCalcError as e:
+        raise _from_zero(e, arch, bindings) from None
     finally:
         if was_enabled:
             gc.enable()
 
 
-def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
+def _from_zero(e: CnnCalcError, arch: Architecture, bindings: Mapping[str, int] | None
+               ) -> CnnCalcError:
+    """A free size is analysed as >= 1: where one declared from 0 is left free, a refusal
+    that names it says that it holds from 1 and how to analyse 0."""
+    free0 = [k for k, (lo, _) in arch.ranges().items()
+             if lo == 0 and k not in (bindings or {}) and re.search(rf"\b{k}\b", e.message)]
+    if not free0 or e.kind in ("schema", "binding", "limit", "expression"):
+        return e
+    names = ", ".join(free0)
+    e.message += (f" (with {names} free, sizes are analysed from 1; {names} "
+                  f"{'is' if len(free0) == 1 else 'are'} declared from 0: bind "
+                  f"{free0[0]}=0 to analyse that)")
+    e.args = (str(e),)
+    return e
+
+
+class Step(NamedTuple):
+    """One layer instance as the engine applied it (for :func:`run`'s ``trace``)."""
+
+    node: Node
+    inputs: tuple[Tensor, ...]
+    out: Out
+    ctx: Ctx
+
+
+def _run(arch: Architecture, bindings: Mapping[str, int] | None,
+         trace: list[Step] | None = None) -> Analysis:
     names = symbols(arch)
-    env: dict[str, Value] = dict(check_bindings(names, bindings))
+    env: dict[str, Value] = dict(check_bindings(names, bindings, arch.ranges()))
     notes: list[Note] = []
     shape = []
     for i, v in enumerate(arch.input.shape):
@@ -81,6 +116,7 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     parts: dict[str, int] = {}  # layers with several outputs: how many
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
+    layout_warned = False
     for node in nodes:
         layer = node.layer
         ins = [_read(tensors, parts, n, node) for n in node.inputs]
@@ -90,13 +126,24 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
                                + f" input(s), got {len(ins)}", layer=node.name,
                                index=node.index, path=node.path)
         ctx = Ctx(node.env, node.name, node.index, extent, notes)
+        before = len(notes)
         try:
             out = apply_layer(layer, ins, ctx)  # within the symbolic budget
         except CnnCalcError as e:
-            raise e.at(node.name, node.index, node.path) from None
+            raise _hinted(e, node, ins, arch.input.shape, shape).at(
+                node.name, node.index, node.path) from None
         except (ZeroDivisionError, TypeError, ValueError) as e:  # sympy on degenerate input
             raise CnnCalcError(f"cannot analyse: {e}", layer=node.name, index=node.index,
                                path=node.path) from None
+        if ins:
+            notes.extend(_unread(notes[before:], ins[0], out))
+        if node.type == "conv" and INPUT in node.inputs and not layout_warned:
+            warn = _channels_last_conv(arch.input.shape, shape, out)
+            if warn:  # once: the first conv on the input says it
+                notes.append(Note("warn", node.name, node.index, warn, 0, 0))
+                layout_warned = True
+        if trace is not None:
+            trace.append(Step(node, tuple(ins), out, ctx))
         if out.parts:
             parts[node.name] = len(out.parts)
             for i, part in enumerate(out.parts):
@@ -115,6 +162,140 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None) -> Analysis:
     return Analysis(arch=arch, bindings=env, symbols=names, input_shape=tuple(shape),
                     layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,
                     training_activation_bytes=kept, rerun=run)
+
+
+# --- beginner-proof errors: inputs without spatial axes, channels-last inputs ------------------
+
+_LAYOUTS = {3: ("NLC", "[N, C, L]"), 4: ("NHWC", "[N, C, H, W]"), 5: ("NDHWC", "[N, C, D, H, W]")}
+
+
+def _shape_text(spec: Sequence[object]) -> str:
+    """An input shape as the user wrote it: ``[1, 32, 32, 3]``, ``[N, 3, H, W]``."""
+    return "[" + ", ".join(str(v) for v in spec) + "]"
+
+
+def _channels_last(spec: Sequence[object], shape: Sequence[Value]) -> str | None:
+    """The hint for a network input that looks channels-last, or None.
+
+    It looks so when it has 1 to 3 spatial axes, its last axis is 1, 3 or 4 (grey, RGB, RGBA)
+    and its "channels" axis is symbolic or at least 8 (a row count rather than a channel
+    count): ``[1, 32, 32, 3]``, ``[N, 28, 28, 1]``, ``[N, H, W, 3]``.
+    """
+    if len(shape) not in _LAYOUTS:
+        return None
+    last, chan = shape[-1], shape[1]
+    if not (is_num(last) and last in (1, 3, 4)) or (is_num(chan) and chan < 8):
+        return None
+    name, first = _LAYOUTS[len(shape)]
+    fixed = [spec[0], spec[-1], *spec[1:-1]]
+    return (f"the input {_shape_text(spec)} looks channels-last ({name}); cnncalc shapes are "
+            f"channels-first {first}: give {_shape_text(fixed)}")
+
+
+def _hinted(e: CnnCalcError, node: Node, ins: Sequence[Tensor], spec: Sequence[object],
+            shape: Sequence[Value]) -> CnnCalcError:
+    """A layer's error, with what a beginner most likely got wrong where it is recognisable:
+    an input without spatial axes given to a spatial layer, or a channels-last input."""
+    if e.kind not in ("invalid", "constraint"):
+        return e
+    flat = [t for t in ins if len(t.shape) < 3]
+    if flat and "spatial axes" in e.message:
+        t = flat[0]
+        given = "[" + ", ".join(pretty(v) for v in t.shape) + "]"
+        why = (": give the network input its spatial axes (an image is [N, C, H, W])"
+               if len(spec) < 3 else " (a flatten or linear layer before it removed them)")
+        e.message = (f"{node.type} needs [N, C, L], [N, C, H, W] or [N, C, D, H, W]; its input "
+                     f"{given} is [N, features], without spatial axes{why}")
+        return e
+    hint = _channels_last(spec, shape)
+    if hint and hint not in e.message:
+        e.message = f"{e.message}; {hint}"
+    return e
+
+
+def _channels_last_conv(spec: Sequence[object], shape: Sequence[Value], out: Out) -> str | None:
+    """A warning for a conv on the network input whose kernel is longer than the input's last
+    axis (it then reads mostly padding) when that input looks channels-last: a channels-last
+    RGB image analyses without error but with its rows taken for channels."""
+    hint = _channels_last(spec, shape)
+    if hint is None or not out.rf:
+        return None
+    rf = out.rf[-1]  # the field along the last input axis: the conv's window there
+    if not (rf.window and is_num(rf.size) and is_num(shape[-1]) and rf.size > shape[-1]):
+        return None
+    return (f"its kernel ({rf.size}) is longer than the input's last axis ({shape[-1]}), and "
+            f"{hint} (as given, its {pretty(shape[1])} rows are read as channels)")
+
+
+# --- input positions past the last window of a strided layer -----------------------------------
+
+def _axis_word(i: int, nd: int) -> str:
+    """What a position along spatial axis ``i`` of ``nd`` is called: rows and columns in 2-D."""
+    if nd == 2:
+        return ("row", "column")[i]
+    return f"position along spatial axis {i}"
+
+
+def _unread(new: Sequence[Note], t: Tensor, out: Out) -> list[Note]:
+    """An 'unread' note for each 'tile' note a layer recorded (``new``): how many input
+    positions along that axis lie past its last window, padding excluded.
+
+    The last window ends at padded index ``(out - 1)*s + k_eff - 1`` and the last input
+    position is at padded index ``pb + in - 1``, so ``pb + in - (out - 1)*s - k_eff`` positions
+    are never read where that is positive; with ``span = in + pb + pa - k_eff`` (the tile
+    note) and ``(out - 1)*s = span - span mod s``, that is ``span mod s - pa``. The kernel and
+    the padding before come from the receptive fields in and out (``size_out = size_in +
+    (k_eff - 1)*j``, ``start_out = start_in - pb*j``).
+
+    Nothing is counted as unread (``lhs = 0``) where the fields are not windows (the padding
+    cannot be told), nor for a window narrower than its stride (a 1x1 stride-2 shortcut): it
+    skips positions between its windows at every size, by design, and the last one is no
+    different. ``rhs``, the padded positions left over, is kept for
+    :func:`cnncalc.core.constraints.tiling_state`. Where the stride or the kernel is symbolic
+    the count has no formula here: a 'recheck' note makes
+    :meth:`~cnncalc.core.analysis.Analysis.evaluate` analyse again once they are bound.
+    """
+    found: list[Note] = []
+    for n in new:
+        if n.kind != "tile":
+            continue
+        word = n.text.rsplit(" ", 1)[-1]  # "axis i", spatial axis i of the layer's input
+        span, s = n.lhs, n.rhs
+        if not (word.isdigit() and int(word) < t.ndim_spatial):
+            continue
+        if not is_num(s):  # the exact-sizes advice prints the condition
+            found.append(Note("recheck", n.layer, n.layer_index, "rows past the last window "
+                              "depend on the stride", s, 0))
+            continue
+        i = int(word)
+        left = norm(span - s * floordiv(span, s))
+        unread: Value = 0
+        src = t.src(i + 2)
+        if src is not None and src < len(out.rf) and t.rf[src].window and out.rf[src].window:
+            k_eff, pa = _kernel_and_pad_after(t.rf[src], out.rf[src], span, t.spatial[i])
+            if not is_num(k_eff):
+                found.append(Note("recheck", n.layer, n.layer_index, "rows past the last "
+                                  "window depend on the kernel", k_eff, 0))
+            elif k_eff >= s:
+                unread = norm(left - pa)
+        found.append(Note("unread", n.layer, n.layer_index, _axis_word(i, t.ndim_spatial),
+                          unread, left))
+    return found
+
+
+def _kernel_and_pad_after(a: RFAxis, b: RFAxis, span: Value, n: Value) -> tuple[Value, Value]:
+    """``(k_eff, pa)`` of a window from its receptive fields in (``a``) and out (``b``), its
+    padded span and its input length ``n``: ``k_eff = (size_out - size_in)/j + 1``,
+    ``pa = span - n - pb + k_eff`` with ``pb = (start_in - start_out)/j``. Integer work where
+    every value is a number (a bound analysis never calls sympy)."""
+    vals = (b.size, a.size, a.stride, a.start, b.start, span, n)
+    if all(is_num(v) for v in vals):
+        bs, as_, j, a0, b0, sp, n_ = (int(v) for v in vals)
+        k_eff = (bs - as_) // j + 1
+        return k_eff, sp - n_ - (a0 - b0) // j + k_eff
+    k = norm(sympy.expand((sympy.sympify(b.size) - a.size) / a.stride + 1))
+    pa = norm(sympy.expand(span - n - (sympy.sympify(a.start) - b.start) / a.stride + k))
+    return k, pa
 
 
 def _read(tensors: dict[str, Tensor], parts: dict[str, int], name: str, node: Node) -> Tensor:

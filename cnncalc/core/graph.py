@@ -21,7 +21,7 @@ from ..algebra.expr import evaluate, names_in
 from ..envvars import limit as _env_limit
 from ..errors import CnnCalcError
 from ..layers.base import LayerBase, expr_fields
-from .schema import Architecture, BlockRef, Repeat
+from .schema import Architecture, BlockRef, Repeat, check_declared
 
 MAX_LAYERS = _env_limit("CNNCALC_MAX_LAYERS", 10000, 1, 1_000_000)
 MAX_NESTING = 32
@@ -271,7 +271,8 @@ def _toposort(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
 
 def symbols(arch: Architecture) -> list[str]:
     """The free size names an architecture uses (input shape and layer fields; block arguments
-    are not free)."""
+    are not free); every one declared (:func:`~cnncalc.core.schema.check_declared`)."""
+    check_declared(arch)
     found: set[str] = set()
     for v in arch.input.shape:
         found |= names_in(v)

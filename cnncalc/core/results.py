@@ -131,3 +131,32 @@ class Totals:
         if self.incomplete:
             d["incomplete"] = list(self.incomplete)
         return d
+
+
+@dataclass
+class ConventionTotals:
+    """The totals another tool reports for the same network, reproduced from the per-layer
+    results by that tool's rules (:mod:`cnncalc.report.conventions`, docs/conventions.md).
+    cnncalc's own :class:`Totals` are unchanged; this sits beside them."""
+
+    name: str
+    macs: Value
+    """Multiply-accumulates as the tool counts them."""
+    flops: Value
+    """``2 * macs``."""
+    params: Value
+    reports: str
+    """What the tool calls its figure and where it prints it."""
+    counts: str
+    """One line on what the tool counts beyond or short of cnncalc's MACs."""
+    unchecked: tuple[str, ...] = ()
+    """Layer types in this network whose count under the tool is not reproduced (cnncalc's
+    MACs stand in for them)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "macs": jsonable(self.macs),
+                             "flops": jsonable(self.flops), "params": jsonable(self.params),
+                             "reports": self.reports, "counts": self.counts}
+        if self.unchecked:
+            d["unchecked"] = list(self.unchecked)
+        return d

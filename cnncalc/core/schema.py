@@ -18,12 +18,14 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .. import envvars
-from ..algebra.expr import MAX_LITERAL, describe_char, first_non_ascii
+from ..algebra.expr import MAX_LITERAL, RESERVED, describe_char, first_non_ascii, names_in
 from ..errors import CnnCalcError, format_path
 from ..layers import LAYER_CLASSES
-from ..layers.base import IntLike, LayerBase
+from ..layers.base import IntLike, LayerBase, expr_fields
+from .bindings import MAX_BINDING
 from .dtypes import DTYPE_BYTES
 from .parse import from_validation, read_json, read_text
+from .suggest import did_you_mean
 
 ARG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -79,12 +81,13 @@ class Block(BaseModel):
 
 
 class InputSpec(BaseModel):
-    """``shape``: ``[batch, channels, *spatial]`` with 1 to 3 spatial axes; entries are integers
-    or expression strings. ``dtype`` sets the bytes per element for memory figures."""
+    """``shape``: ``[batch, channels, *spatial]`` with 0 to 3 spatial axes (``[N, features]``
+    for an MLP); entries are integers or expression strings. ``dtype`` sets the bytes per
+    element for memory figures."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    shape: list[IntLike] = Field(..., min_length=3, max_length=5)
+    shape: list[IntLike] = Field(..., min_length=2, max_length=5)
     dtype: str = "float32"
 
     @field_validator("dtype")
@@ -95,8 +98,32 @@ class InputSpec(BaseModel):
         return v
 
 
+class SymbolSpec(BaseModel):
+    """A declared size: the integer range it may take (bindings, sweeps and constraints keep to
+    it). ``min`` may be 0 for sizes such as a padding; a size that sets an output length must
+    still be at least 1 there, which the constraints say."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min: int = Field(1, ge=0, le=MAX_BINDING, description="Smallest value (default 1).")
+    max: int = Field(MAX_BINDING, ge=0, le=MAX_BINDING,
+                     description=f"Largest value (default {MAX_BINDING:,}).")
+    description: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SymbolSpec:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is larger than max ({self.max})")
+        return self
+
+
 class Architecture(BaseModel):
-    """A network: its input, reusable blocks, and the list of layers (a graph by ``inputs``)."""
+    """A network: its input, reusable blocks, and the list of layers (a graph by ``inputs``).
+
+    Sizes: the names in the input shape are declared by their use there, block arguments
+    inside their block; any other name a field uses must be declared in ``symbols`` (so that a
+    typo such as ``"SAME"`` is an error, not a new size).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True,
                               json_schema_extra={"title": "cnncalc architecture (version 1)"})
@@ -105,10 +132,15 @@ class Architecture(BaseModel):
     name: str = Field("network", max_length=200)
     description: str | None = Field(None, max_length=2000)
     input: InputSpec
+    symbols: dict[str, SymbolSpec] = Field(
+        default_factory=dict, max_length=64,
+        description='Sizes the fields use besides the input shape\'s, with their ranges: '
+                    '{"K": {"min": 1, "max": 11}, "P": {"min": 0}}.')
     blocks: dict[str, Block] = Field(default_factory=dict)
     layers: list[LayerSpec] = Field(..., min_length=1)
 
     _json: str | None = PrivateAttr(None)
+    _names_checked: bool = PrivateAttr(False)
 
     @classmethod
     def from_dict(cls, obj: object) -> Architecture:
@@ -116,12 +148,14 @@ class Architecture(BaseModel):
         :class:`CnnCalcError` naming the layer and the JSON path."""
         envvars.check()
         try:
-            return cls.model_validate(obj)
+            arch = cls.model_validate(obj)
         except pydantic.ValidationError as e:
             raise from_validation(e, obj, (*LAYER_TYPES, "block", "repeat"),
                                   _fields_of) from None
         except RecursionError:
             raise CnnCalcError("the architecture is nested too deeply", kind="limit") from None
+        check_declared(arch)
+        return arch
 
     @classmethod
     def from_json(cls, text: str, what: str = "the JSON string") -> Architecture:
@@ -147,6 +181,87 @@ class Architecture(BaseModel):
             raise ValueError("an architecture is a JSON object with 'input' and 'layers'")
         check_raw(data)
         return data
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_names(cls, v: dict[str, SymbolSpec]) -> dict[str, SymbolSpec]:
+        for name in v:
+            if not ARG_RE.fullmatch(name) or name in RESERVED or "__" in name:
+                raise ValueError(f"{name!r} is not a valid size name (a letter, then letters, "
+                                 "digits or _; at most 32)")
+        return v
+
+    def declared(self) -> frozenset[str]:
+        """The size names the layers may use: the input shape's and ``symbols``."""
+        out: set[str] = set(self.symbols)
+        for v in self.input.shape:
+            out |= names_in(v)
+        return frozenset(out)
+
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        """The declared ranges of sizes (inclusive); any other size takes ``1..MAX_BINDING``."""
+        return {k: (v.min, v.max) for k, v in self.symbols.items()}
+
+
+def check_declared(arch: Architecture) -> None:
+    """Every name a layer field uses is declared (:meth:`Architecture.declared`, or an argument
+    of the enclosing block): otherwise a :class:`CnnCalcError` (kind ``schema``) at the field,
+    with a did-you-mean (``"SAME"`` -> the padding ``"same"``, ``"h"`` -> ``H``). Checked once
+    per architecture object (by :meth:`Architecture.from_dict`, else by the first analysis)."""
+    if arch._names_checked:
+        return
+    declared = arch.declared()
+    for i, item in enumerate(arch.layers):
+        _check_item(item, ["layers", i], declared, frozenset(), arch)
+    for bname, blk in arch.blocks.items():
+        for i, item in enumerate(blk.layers):
+            _check_item(item, ["blocks", bname, "layers", i], declared, frozenset(blk.args), arch)
+    arch._names_checked = True
+
+
+def _check_item(item: LayerBase, path: list[str | int], declared: frozenset[str],
+                args: frozenset[str], arch: Architecture) -> None:
+    for fname in expr_fields(type(item)):
+        _check_value(getattr(item, fname), [*path, fname], fname, item, declared, args, arch)
+    if isinstance(item, Repeat):
+        for j, sub in enumerate(item.body):
+            _check_item(sub, [*path, "body", j], declared, args, arch)
+
+
+def _check_value(v: Any, path: list[str | int], field: str, item: LayerBase,
+                 declared: frozenset[str], args: frozenset[str], arch: Architecture) -> None:
+    if isinstance(v, list):
+        for j, x in enumerate(v):
+            _check_value(x, [*path, j], field, item, declared, args, arch)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _check_value(x, [*path, k], field, item, declared, args, arch)
+    elif isinstance(v, str) and v not in ("same", "valid"):
+        for name in sorted(names_in(v) - declared - args):
+            raise _undeclared(name, v, path, field, item, declared | args, args, arch)
+
+
+def _undeclared(name: str, text: str, path: list[str | int], field: str, item: LayerBase,
+                known: frozenset[str], args: frozenset[str], arch: Architecture) -> CnnCalcError:
+    keywords = ("same", "valid") if field == "padding" else ()
+    guess = did_you_mean(name, [*keywords, *sorted(known)], {})
+    whole = text.strip() == name
+    if guess in keywords:
+        hint = f'did you mean the padding "{guess}"?' if whole else \
+            f'did you mean "{guess}" (a padding keyword, on its own)?'
+    elif guess is not None:
+        hint = f"did you mean {guess!r}?"
+    else:
+        sizes = (f"the sizes here are {', '.join(sorted(known))}" if known
+                 else "the input shape names no size")
+        hint = (f"{sizes}; declare a new one in \"symbols\" "
+                f"(\"symbols\": {{\"{name}\": {{\"min\": 1}}}})")
+    where = "" if whole else f" (in {text!r})"
+    # A named layer is named in the error (its path is in .path); else the path says where.
+    field_path = format_path(path[path.index(field):]) if item.name else ""
+    return CnnCalcError(f"{field_path + ': ' if field_path else ''}{name!r}{where} is not a "
+                        f"size of {arch.name!r}: {hint}", kind="schema", path=path,
+                        layer=item.name)
 
 
 FREE_TEXT = ("name", "description")

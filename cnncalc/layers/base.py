@@ -46,6 +46,10 @@ class LayerBase(BaseModel):
     def apply(self, ins: Sequence[Tensor], ctx: Ctx) -> Out:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    # A class with textbook formulas also defines ``explain(ins, ctx, out) -> list[Step]``,
+    # the working of what ``apply`` returned (cnncalc.layers.explain.explain_layer; the
+    # others get its generic steps).
+
 
 # --- helpers shared by sliding-window layers (conv, pools) -------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from ..algebra.arith import ceildiv, is_num, norm, prod, ratio, total, vmax
+from ..algebra.arith import Value, ceildiv, is_num, norm, prod, ratio, total, vmax
 from .base import (
     Axes,
     Ctx,
@@ -28,6 +28,16 @@ from .base import (
     rf_of,
     sliding_window,
     without_src,
+)
+from .explain import (
+    TRANSPOSED,
+    Step,
+    registered,
+    rf_steps,
+    shape_step,
+    spatial_names,
+    step,
+    window_steps,
 )
 
 
@@ -59,6 +69,27 @@ class Conv(LayerBase):
         return Out(shape=shape, rf=mixed(t, [1], ctx, rf), axes=without_src(t.axes, [1]),
                    params=norm(weights + (c_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
+
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Output length per axis, ``K1*K2*(C_in/G)*C_out + C_out`` params,
+        ``N*K1*K2*(C_in/G)*C_out*H_out*W_out`` MACs, the receptive-field recursion."""
+        t = ins[0]
+        steps, k, k_eff, s = window_steps(t, ctx, out, self.kernel_size, self.stride,
+                                          self.padding, self.dilation)
+        g = ctx.val(self.groups, "groups")
+        grouped = not (is_num(g) and g == 1)
+        vals = _kernel_values(k)
+        vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]))
+        if grouped:
+            vals["G"] = ("G", g)
+        nd, gk = len(k), ".g" if grouped else ""
+        steps.append(step("params", "params",
+                          registered(f"conv.params.{nd}d{gk}{'' if self.bias else '.nobias'}"),
+                          out.params, "params", **vals))
+        steps.append(step("MACs", "MACs", registered(f"conv.macs.{nd}d{gk}"), out.macs, "macs",
+                          N=("N", t.shape[0]), **vals, **_out_values(out)))
+        return [*steps, *rf_steps(t, ctx, out, k_eff, s)]
 
 
 class ConvTranspose(LayerBase):
@@ -123,6 +154,39 @@ class ConvTranspose(LayerBase):
                    macs=work.macs(), other_ops=prod(shape) if self.bias else 0, work=(work,))
 
 
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Output length ``(W - 1)*S - 2*P + D*(K - 1) + O + 1`` per axis, params
+        ``K1*K2*C_in*(C_out/G) + C_out``, MACs over the input positions, the field."""
+        t = ins[0]
+        nd = t.ndim_spatial
+        k = ctx.axes(self.kernel_size, nd, "kernel_size")
+        s = ctx.axes(self.stride, nd, "stride")
+        p = ctx.axes(self.padding, nd, "padding", 0)
+        op = ctx.axes(self.output_padding, nd, "output_padding", 0)
+        d = ctx.axes(self.dilation, nd, "dilation")
+        steps = [step("output size", f"output {a}", TRANSPOSED, out.shape[2 + i],
+                      f"output_shape.{2 + i}", W=(a, t.spatial[i]), S=("S", s[i]),
+                      P=("P", p[i]), D=("D", d[i]), K=("K", k[i]), O=("O", op[i]))
+                 for i, a in enumerate(spatial_names(nd))]
+        steps.append(shape_step(out.shape))
+        g = ctx.val(self.groups, "groups")
+        grouped = not (is_num(g) and g == 1)
+        vals = _kernel_values(k)
+        vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]))
+        if grouped:
+            vals["G"] = ("G", g)
+        gk = ".g" if grouped else ""
+        steps.append(step("params", "params", registered(
+            f"conv_transpose.params.{nd}d{gk}{'' if self.bias else '.nobias'}"), out.params,
+            "params", **vals))
+        ins_vals = {f"I{i + 1}": (f"{a}_in", t.spatial[i])
+                    for i, a in enumerate(spatial_names(nd))}
+        steps.append(step("MACs", "MACs", registered(f"conv_transpose.macs.{nd}d{gk}"),
+                          out.macs, "macs", N=("N", t.shape[0]), **vals, **ins_vals))
+        k_eff = [norm(di * (ki - 1) + 1) for ki, di in zip(k, d, strict=True)]
+        return [*steps, *rf_steps(t, ctx, out, k_eff, s, transposed=True)]
+
+
 class SeparableConv(LayerBase):
     """Depthwise convolution (groups = in_channels, ``depth_multiplier`` filters per channel, no
     bias) followed by a pointwise 1x1 convolution to ``out_channels`` (with ``bias``), as Keras's
@@ -155,3 +219,31 @@ class SeparableConv(LayerBase):
                    params=params,
                    macs=total(w.macs() for w in work), other_ops=n_out if self.bias else 0,
                    work=work)
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Output length per axis; params ``K1*K2*C_in*M + C_in*M*C_out + C_out`` (depthwise,
+        pointwise, bias); MACs of both convolutions; the field of the depthwise window."""
+        t = ins[0]
+        steps, k, k_eff, s = window_steps(t, ctx, out, self.kernel_size, self.stride,
+                                          self.padding, self.dilation)
+        vals = _kernel_values(k)
+        vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]),
+                    M=("M", ctx.val(self.depth_multiplier, "depth_multiplier")))
+        nd = len(k)
+        steps.append(step("params", "params", registered(
+            f"separable_conv.params.{nd}d{'' if self.bias else '.nobias'}"), out.params,
+            "params", **vals))
+        steps.append(step("MACs", "MACs", registered(f"separable_conv.macs.{nd}d"), out.macs,
+                          "macs", N=("N", t.shape[0]), **vals, **_out_values(out)))
+        return [*steps, *rf_steps(t, ctx, out, k_eff, s)]
+
+
+def _kernel_values(k: Sequence[Value]) -> dict[str, tuple[str, Value]]:
+    """The kernel sizes as the placeholders ``K1``, ``K2``... of the conv formulas."""
+    return {f"K{i + 1}": (f"K{i + 1}", v) for i, v in enumerate(k)}
+
+
+def _out_values(out: Out) -> dict[str, tuple[str, Value]]:
+    """The output lengths as the placeholders ``O1``, ``O2``... (named ``H_out``, ``W_out``)."""
+    names = spatial_names(len(out.shape) - 2)
+    return {f"O{i + 1}": (f"{a}_out", out.shape[2 + i]) for i, a in enumerate(names)}

@@ -7,6 +7,16 @@ from typing import Literal
 
 from ..algebra.arith import norm, prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, mixed, without_src
+from .explain import (
+    LINEAR_MACS,
+    LINEAR_MACS_ROWS,
+    LINEAR_PARAMS,
+    LINEAR_PARAMS_NB,
+    Step,
+    generic_rf_steps,
+    shape_step,
+    step,
+)
 
 
 class Linear(LayerBase):
@@ -32,6 +42,22 @@ class Linear(LayerBase):
         return Out(shape=shape, rf=rf, axes=without_src(t.axes, [last]),
                    params=norm(prod([s_in, s_out]) + (s_out if self.bias else 0)),
                    macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
+
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Params ``S_in*S_out + S_out``; MACs ``N*S_in*S_out`` (times the positions ``L``
+        between the batch and the features, when there are any); the field."""
+        t = ins[0]
+        vals = {"S_in": ("S_in", t.shape[-1]), "S_out": ("S_out", out.shape[-1])}
+        w = out.work[0]
+        macs = (step("MACs", "MACs", LINEAR_MACS, out.macs, "macs", N=("N", w.n), **vals)
+                if len(t.shape) == 2 else
+                step("MACs", "MACs", LINEAR_MACS_ROWS, out.macs, "macs", N=("N", w.n),
+                     L=("L", w.s), **vals))
+        return [shape_step(out.shape),
+                step("params", "params", LINEAR_PARAMS if self.bias else LINEAR_PARAMS_NB,
+                     out.params, "params", **vals),
+                macs, *generic_rf_steps(ins, ctx, out)]
 
 
 class Flatten(LayerBase):

@@ -15,6 +15,16 @@ from pydantic import Field, model_validator
 
 from ..algebra.arith import prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, StrictInt, Tensor, elementwise
+from .explain import (
+    BN_BUFFERS,
+    BN_PARAMS,
+    Step,
+    generic_rf_steps,
+    macs_steps,
+    params_step,
+    shape_step,
+    step,
+)
 
 
 class BatchNorm(LayerBase):
@@ -39,6 +49,18 @@ class BatchNorm(LayerBase):
                          "input")
         return elementwise(t, 2, params=prod([2, c]) if self.affine else 0,
                            buffers=prod([2, c]) if self.track_running_stats else 0)
+
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Params ``2*C`` (scale and shift, with ``affine``), buffers ``2*C`` (running mean and
+        variance, with ``track_running_stats``), no MACs; the field is unchanged."""
+        c = ("C", ins[0].channels)
+        steps = [shape_step(out.shape),
+                 step("params", "params", BN_PARAMS, out.params, "params", C=c)
+                 if self.affine else params_step(out.params)]
+        if self.track_running_stats:
+            steps.append(step("buffers", "buffers", BN_BUFFERS, out.buffers, "buffers", C=c))
+        return [*steps, *macs_steps(out.macs, out.work), *generic_rf_steps(ins, ctx, out)]
 
 
 class LayerNorm(LayerBase):

@@ -32,6 +32,7 @@ from .base import (
     sliding_window,
     whole,
 )
+from .explain import Step, macs_steps, params_step, rf_steps, window_steps
 
 
 class MaxPool(LayerBase):
@@ -52,6 +53,13 @@ class MaxPool(LayerBase):
         _check_pool_padding(pads, k, self.ceil_mode, ctx)
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
+
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """Output length per axis (stride defaults to the kernel), no params or MACs, the
+        receptive-field recursion."""
+        return _pool_steps(ins[0], ctx, out, self.kernel_size, self.stride, self.padding,
+                           self.dilation, self.ceil_mode)
 
 
 class AvgPool(LayerBase):
@@ -78,6 +86,21 @@ class AvgPool(LayerBase):
                              functools.partial(_avg3d_msg, n, ki, i))
         shape = (t.shape[0], t.channels, *spatial)
         return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
+
+
+    def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
+        """As :meth:`MaxPool.explain`, without dilation."""
+        return _pool_steps(ins[0], ctx, out, self.kernel_size, self.stride, self.padding, 1,
+                           self.ceil_mode)
+
+
+def _pool_steps(t: Tensor, ctx: Ctx, out: Out, kernel_size: Axes, stride: Axes | None,
+                padding: Padding, dilation: Axes, ceil_mode: bool) -> list[Step]:
+    steps, _, k_eff, s = window_steps(t, ctx, out, kernel_size,
+                                      kernel_size if stride is None else stride, padding,
+                                      dilation, ceil_mode)
+    return [*steps, params_step(out.params), *macs_steps(out.macs, out.work),
+            *rf_steps(t, ctx, out, k_eff, s)]
 
 
 def _avg3d_msg(n: Value, ki: Value, i: int) -> str:

@@ -15,10 +15,16 @@ from ..algebra.arith import Value, prod
 ConditionKind = Literal["ge", "eq"]
 """A condition on the free sizes: ``lhs >= rhs`` ('ge') or ``lhs == rhs`` ('eq')."""
 
-NoteKind = Literal["ge", "eq", "tile", "recheck", "warn"]
+NoteKind = Literal["ge", "eq", "tile", "unread", "recheck", "warn"]
 """What a :class:`Note` records: a condition ('ge', 'eq'); an input that a strided window may
-not tile exactly, ``lhs mod rhs == 0`` ('tile'); a result that is a bound until its sizes are
-bound, when the analysis runs again ('recheck'); or a warning ('warn', text only)."""
+not tile exactly, ``lhs mod rhs == 0`` ('tile', ``lhs`` the padded span ``in + pad - k_eff``,
+``rhs`` the stride); the positions past the last window of a stride ('unread': ``lhs`` input
+positions are never read where it is positive, padding excluded, 0 where unknown or where the
+window is narrower than the stride and skips positions by design; ``rhs`` padded positions are
+left over, 0 where the stride tiles exactly; ``text`` what a position is: ``row``, ``column``,
+``position along spatial axis 0``; recorded by the engine from the 'tile' notes); a result
+that is a bound until its sizes are bound, when the analysis runs again ('recheck'); or a
+warning ('warn', text only)."""
 
 
 class Note(NamedTuple):
@@ -100,7 +106,8 @@ class Tensor:
 
     @classmethod
     def network_input(cls, shape: tuple[Value, ...]) -> Tensor:
-        """The network input ``[N, C, *spatial]``: each position sees its own pixel."""
+        """The network input ``[N, C, *spatial]``: each position sees its own pixel. An input
+        ``[N, features]`` has no spatial axes and no receptive field (``rf == ()``)."""
         nd = len(shape) - 2
         return cls(shape, (RFAxis(1, 1, 0),) * nd, ((), (), *((a,) for a in range(nd))))
 

@@ -132,9 +132,10 @@ class Converter:
             else:
                 raise CnnCalcError(f"input {inp.name!r}: axis {i} has neither a size nor a "
                                    f"name; name it with symbols={{{i}: 'NAME'}}", kind="input")
-        if not 3 <= len(shape) <= 5:
+        if not 2 <= len(shape) <= 5:
             raise CnnCalcError(f"input {inp.name!r} has shape {shape}; cnncalc takes "
-                               "[batch, channels, 1 to 3 spatial axes]", kind="input")
+                               "[batch, channels, 0 to 3 spatial axes] ([N, features] for an "
+                               "MLP)", kind="input")
         self.input_shape = shape
         self.dim_symbols = seen
         from ..algebra.expr import evaluate

@@ -106,6 +106,12 @@ def _skips(an: Analysis, layers: dict[str, LayerBase]) -> dict[str, str]:
         if r.output_shapes and inherited:
             # a split skipped for what it read: its parts ("NAME.j") are read downstream
             skip.update((f"{r.name}.{j}", skip[r.name]) for j in range(len(r.output_shapes)))
+        elif r.output_shapes and any(tuple(p)[2:] != shapes[r.inputs[0]][2:]
+                                     for p in r.output_shapes):
+            # parts of a split along a spatial axis start elsewhere in the input: a position
+            # inside a part may have its window cut by the part's own border
+            skip.update((f"{r.name}.{j}", "after a split along a spatial axis: positions do "
+                         "not line up") for j in range(len(r.output_shapes)))
     return skip
 
 

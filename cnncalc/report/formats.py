@@ -232,7 +232,8 @@ def _write_markdown(t: Table, units: bool | str) -> str:
 
     rule = "|" + "|".join(("-" * (w + 1) + ":") if k in _RIGHT else (":" + "-" * (w + 1))
                           for w, k in zip(widths, t.kinds, strict=True)) + "|"
-    foot = ["", *(f"*{_escape_md(c)}*" for c in t.caveats)] if t.caveats else []
+    # One list item each: consecutive lines would render as one paragraph.
+    foot = ["", *(f"- *{_escape_md(c)}*" for c in t.caveats)] if t.caveats else []
     return "\n".join([line(head), rule, *[line(r) for r in rows], *foot]) + "\n"
 
 

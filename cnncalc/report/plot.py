@@ -21,6 +21,7 @@ from ..algebra.arith import is_num
 from ..core.analysis import Analysis
 from ..core.bindings import format_bindings
 from ..core.load import ArchLike, analyze
+from ..core.results import jsonable
 from ..errors import CnnCalcError
 from .sweep import parse_grid, records, sweep
 from .tables import human, layer_rows
@@ -94,6 +95,10 @@ def plot_layers(an: Analysis, depth: int | None = None) -> Any:
 
 def plot_rf(an: Analysis, depth: int | None = None) -> Any:
     """Receptive-field size and stride of every layer (or group) through the depth."""
+    if len(an.input_shape) < 3:
+        shape = "[" + ", ".join(str(jsonable(v)) for v in an.input_shape) + "]"
+        raise CnnCalcError(f"a receptive-field plot needs spatial axes; the input {shape} "
+                           "is [N, features]", kind="input")
     rows = layer_rows(an, depth)
     sizes = [r["receptive_field"].size for r in rows]
     strides = [r["receptive_field"].stride for r in rows]

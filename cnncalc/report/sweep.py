@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..core.bindings import MAX_BINDING, format_bindings
+from ..core.bindings import Ranges, format_bindings, in_range
 from ..core.graph import symbols
 from ..core.load import ArchLike, analyze, load
 from ..core.schema import Architecture
@@ -74,7 +74,8 @@ def parse_grid(text: str) -> tuple[str, list[int]]:
 
 
 def _grid_columns(grid: Mapping[str, GridValues], syms: list[str], bound: Mapping[str, int],
-                  arch_name: str) -> tuple[list[str], dict[str, Any]]:
+                  arch_name: str, ranges: Ranges | None = None
+                  ) -> tuple[list[str], dict[str, Any]]:
     """The swept names (in order) and their flattened meshgrid columns."""
     import numpy as np
 
@@ -95,10 +96,13 @@ def _grid_columns(grid: Mapping[str, GridValues], syms: list[str], bound: Mappin
             seen.add(n)
         vals = parse_values(values) if isinstance(values, str) else list(values)
         for v in vals:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) \
-                    or not 1 <= int(v) <= MAX_BINDING:
-                raise CnnCalcError(f"grid values of {'='.join(names)} must be integers in "
-                                   f"1..{MAX_BINDING}, got {v!r}", kind="binding")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise CnnCalcError(f"grid values of {'='.join(names)} must be integers, got "
+                                   f"{v!r}", kind="binding")
+            for n in names:
+                why = in_range(n, int(v), ranges)
+                if why:
+                    raise CnnCalcError(f"grid value {n}={int(v)} is {why}", kind="binding")
         if not vals:
             raise CnnCalcError(f"no values for {'='.join(names)}", kind="input")
         keys.append(names)
@@ -178,7 +182,7 @@ def sweep(arch: ArchLike, grid: Mapping[str, GridValues], bindings: Mapping[str,
                                f"{', '.join(syms) if syms else 'none'}", path=["bindings", k],
                                kind="binding")
     qs = check_quantities(quantities)
-    order, cols = _grid_columns(grid, syms, bound, a.name)
+    order, cols = _grid_columns(grid, syms, bound, a.name, a.ranges())
     values = _evaluate(a, cols, bound, qs)
     data = {**{n: cols[n] for n in order}, **values}
     if as_frame is None:

@@ -18,6 +18,7 @@ from ..algebra.arith import total
 from ..core.analysis import Analysis, LayerResult
 from ..core.bindings import format_bindings
 from ..errors import CnnCalcError
+from .conventions import summary_line
 from .formats import (
     FORMATS,
     UNITS,
@@ -164,10 +165,13 @@ def _notes(an: Analysis) -> list[str]:
 
     out = [f"FLOPs (2*MACs): {c(t.flops)}   buffers: {c(t.buffers)}   "
            f"other ops: {c(t.other_ops)}",
+           *([summary_line(an.convention, c, t.params)] if an.convention else []),
            f"memory: params {c(t.param_bytes)} B, peak activations (inference) "
            f"{c(t.peak_activation_bytes)} B, kept for training "
            f"{c(t.training_activation_bytes)} B"]
     out += _caveats(an)
+    if len(an.input_shape) < 3:
+        out.append("receptive field: none (the input [N, features] has no spatial axes)")
     if an.constraints:
         out.append("constraints: " + "; ".join(an.constraints))
     if an.exact_sizes:
@@ -199,7 +203,8 @@ def table(an: Analysis, columns: Sequence[str] | str | None = None,
                  kinds=[_SPECS[k][1] for k in keys],
                  body=[[r[k] for k in keys] for r in layer_rows(an, depth, times)],
                  foot=[[foot[k] for k in keys]], notes=_notes(an), label=an.name,
-                 latex_title=_latex_title(an), caveats=_caveats(an))
+                 latex_title=_latex_title(an),
+                 caveats=[*_caveats(an), *("warning: " + w for w in an.warnings)])
 
 
 def rows(an: Analysis) -> tuple[list[str], list[list[str]], list[str]]:

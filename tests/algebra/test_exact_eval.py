@@ -26,23 +26,24 @@ from cnncalc.report.sweep import records, sweep
 EDGE = 2**63
 EXAMPLES = int(os.environ.get("CNNCALC_HYPOTHESIS_EXAMPLES", "60"))
 
-GROUPS = {"name": "groups", "input": {"shape": [1, "C", "H", "W"]},
+GROUPS = {"name": "groups", "input": {"shape": [1, "C", "H", "W"]}, "symbols": {"G": {}},
           "layers": [{"type": "conv", "out_channels": "C", "groups": "G", "kernel_size": 3}]}
 GROUPS4 = {"name": "groups4", "input": {"shape": [1, "C", "H", "W"]},
            "layers": [{"type": "conv", "out_channels": "C", "groups": 4, "kernel_size": 1,
                        "bias": False}]}
-KERNEL = {"name": "kernel", "input": {"shape": [1, "C", "H", "H"]},
+KERNEL = {"name": "kernel", "input": {"shape": [1, "C", "H", "H"]}, "symbols": {"K": {}},
           "layers": [{"type": "conv", "out_channels": "C", "kernel_size": "K", "bias": False}]}
-STRIDE = {"name": "stride", "input": {"shape": [1, 3, "H", "H"]},
+STRIDE = {"name": "stride", "input": {"shape": [1, 3, "H", "H"]}, "symbols": {"S": {}},
           "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3, "stride": "S"}]}
 STRIDE_FLAT = {"name": "stride_flat", "input": {"shape": [1, 3, 32, 32]},
+               "symbols": {"S": {}},
                "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3, "stride": "S"},
                           {"type": "flatten"}]}
-STRIDE_M1 = {"name": "stride_m1", "input": {"shape": [1, 3, "H", "H"]},
+STRIDE_M1 = {"name": "stride_m1", "input": {"shape": [1, 3, "H", "H"]}, "symbols": {"S": {}},
              "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3,
                          "stride": "S-1"}]}
 # Every total but buffers grows with D; buffers come from a batch norm over C*D*E channels.
-NET = {"name": "net", "input": {"shape": ["N", "C", "H", "W"]},
+NET = {"name": "net", "input": {"shape": ["N", "C", "H", "W"]}, "symbols": {"D": {}},
        "layers": [{"type": "conv", "out_channels": "D", "kernel_size": 4},
                   {"type": "batch_norm"}, {"type": "relu"}]}
 BUFFERS = {"name": "buffers", "input": {"shape": [1, "C*D*E", 1, 1]},
@@ -255,6 +256,7 @@ def test_groups_must_divide_channels() -> None:
 # --- property: evaluate_many == bound analyze, huge values included ------------------------------
 
 PROP = {"name": "prop", "input": {"shape": ["N", "C*G", "H", "H"]},
+        "symbols": {"D": {}, "K": {}, "S": {}, "P": {}},
         "layers": [{"type": "conv", "out_channels": "D*G", "groups": "G", "kernel_size": "K",
                     "stride": "S", "padding": "P"},
                    {"type": "relu"},

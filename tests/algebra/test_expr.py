@@ -230,6 +230,7 @@ def test_refusals_do_not_leave_names_behind() -> None:
 EXPR_ARCH = {
     "name": "expressions-everywhere",
     "input": {"shape": ["N", "2*C", "H + 0", "W*1"]},
+    "symbols": {"K": {"description": "kernel size"}},
     "blocks": {
         "widen": {"args": ["w"], "layers": [
             {"type": "conv", "name": "c", "out_channels": "w*2", "kernel_size": "min(3, K)",

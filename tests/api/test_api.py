@@ -29,7 +29,7 @@ SEED = cnncalc.zoo_json("seed_example")
 RESNET50 = cnncalc.zoo_json("resnet50")
 BOUND = {"N": 1, "H": 224, "W": 224}
 # Forty convolutions with symbolic stride, kernel and padding: many seconds of sympy.
-SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
+SLOW = {"input": {"shape": ["N", "C", "H", "W"]}, "symbols": {"K": {}, "S": {}, "P": {}},
         "layers": [{"type": "repeat", "times": 40, "body": [
             {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
              "padding": "P"}]}]}

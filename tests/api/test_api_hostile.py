@@ -35,7 +35,7 @@ SEED = cnncalc.zoo_json("seed_example")
 ERROR_KEYS = {"error", "message", "detail", "layer", "index", "path"}
 JSON_HEADERS = {"content-type": "application/json"}
 # Forty convolutions with symbolic stride, kernel and padding: many seconds of sympy.
-SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
+SLOW = {"input": {"shape": ["N", "C", "H", "W"]}, "symbols": {"K": {}, "S": {}, "P": {}},
         "layers": [{"type": "repeat", "times": 40, "body": [
             {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
              "padding": "P"}]}]}

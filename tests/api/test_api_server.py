@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from conftest import Server, Uvicorn  # tests/api/conftest.py
 
 RESNET50 = cnncalc.zoo_json("resnet50")
-SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
+SLOW = {"input": {"shape": ["N", "C", "H", "W"]}, "symbols": {"K": {}, "S": {}, "P": {}},
         "layers": [{"type": "repeat", "times": 40, "body": [
             {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
              "padding": "P"}]}]}

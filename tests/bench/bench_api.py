@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 RESNET50 = cnncalc.zoo_json("resnet50")
 PREFIX = json.dumps({"architecture": RESNET50})[:-1] + ', "bindings": {"N": 1, "H": '
-SLOW = {"input": {"shape": ["N", "C", "H", "W"]},
+SLOW = {"input": {"shape": ["N", "C", "H", "W"]}, "symbols": {"K": {}, "S": {}, "P": {}},
         "layers": [{"type": "repeat", "times": 40, "body": [
             {"type": "conv", "out_channels": "C", "kernel_size": "K", "stride": "S",
              "padding": "P"}]}]}

@@ -15,9 +15,9 @@ Method: in-process; each tool's first call is timed apart (``first ms``), then t
 (the model is built once, up front) but runs its forward pass; thop gets a fresh copy of the
 model each call because it adds buffers to it.
 
-Each tool's MAC figure is then *reconstructed* from per-layer facts (output and input element
-counts, parameters) under that tool's documented rule, to show exactly why the figures differ
-(column ``explained``).
+Each tool's MAC figure is then *reconstructed* from the analysis's layers under that tool's
+convention (:mod:`cnncalc.report.conventions`, docs/conventions.md), to show exactly why the
+figures differ (column ``explained``; tests/pytorch/test_peers.py asserts it).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 import cnncalc
+from cnncalc.report.conventions import count
 
 SIZE = {"N": 1, "H": 224, "W": 224}
 
@@ -57,66 +58,10 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, float, float]:
     return out, first, statistics.median(times) * 1e3
 
 
-def facts(net: Any, x: Any) -> list[dict[str, Any]]:
-    """Per layer module: class, input and output element counts, parameter counts."""
-    rows: list[dict[str, Any]] = []
-    hooks = []
-    for name in net.layer_names:
-        m = net.layer(name)
-
-        def hook(mod: Any, args: Any, out: Any, name: str = name) -> None:
-            rows.append({"name": name, "cls": type(mod).__name__, "mod": mod,
-                         "in": args[0].numel(), "in_shape": tuple(args[0].shape),
-                         "out": out.numel(), "out_shape": tuple(out.shape)})
-        hooks.append(m.register_forward_hook(hook))
-    with torch.inference_mode():
-        net(x)
-    for h in hooks:
-        h.remove()
-    return rows
-
-
-def explained(tool: str, macs: int, rows: list[dict[str, Any]]) -> int:
-    """The figure ``tool`` should report: cnncalc's MACs plus what its rules add."""
-    extra = 0
-    for r in rows:
-        m, cls = r["mod"], r["cls"]
-        conv = cls.startswith("Conv")
-        bias = isinstance(getattr(m, "bias", None), torch.Tensor)
-        bn = cls.startswith("BatchNorm")
-        n = r["out_shape"][0]
-        if tool == "torchinfo":  # params x output positions (conv) or x batch (others)
-            if conv and bias:
-                extra += r["out"]
-            elif cls == "Linear" and bias:
-                extra += n * m.out_features
-            elif bn:
-                extra += n * sum(p.numel() for p in m.parameters())
-        elif tool == "fvcore":  # batch_norm 2/elem (eval, affine), adaptive avg pool 1/elem in
-            if bn:
-                extra += 2 * r["in"]
-            elif cls.startswith("AdaptiveAvgPool"):
-                extra += r["in"]
-        elif tool == "ptflops":
-            # bias adds; BN 2/elem (affine); ReLU 1/elem out and pools 1/elem in, each counted
-            # twice: by its module hook and by the patched functional the module calls
-            if (conv or cls == "Linear") and bias:
-                extra += r["out"]
-            elif cls in ("ReLU", "ReLU6", "GELU"):
-                extra += 2 * r["out"]
-            elif cls.startswith(("MaxPool", "AdaptiveAvgPool")):
-                extra += 2 * r["in"]
-            elif bn:
-                extra += r["in"] * (2 if m.affine else 1)
-        elif tool == "thop":  # BN 4/elem (affine), adaptive avg (kernel + 1)/elem out
-            if bn:
-                extra += 2 * r["in"] * (2 if m.affine else 1)
-            elif cls.startswith("AdaptiveAvgPool"):
-                k = 1
-                for i, o in zip(r["in_shape"][2:], r["out_shape"][2:], strict=True):
-                    k *= i // o
-                extra += (k + 1) * r["out"]
-    return macs + extra
+def explained(tool: str, an: Any) -> int:
+    """The figure ``tool`` should report: its convention's reproduction from the analysis's
+    layers (:mod:`cnncalc.report.conventions`, docs/conventions.md)."""
+    return int(count(an, tool).macs)
 
 
 def version(pkg: str) -> str:
@@ -130,6 +75,9 @@ def bench(model: str, repeats: int) -> list[tuple[str, Any, int, float, float, s
     """Rows: tool, params, MACs as the tool reports them (converted to MACs), first ms,
     median ms, explained."""
     from fvcore.nn import FlopCountAnalysis, parameter_count
+
+    from cnncalc.pytorch.tvshim import declare_torchvision_ops
+    declare_torchvision_ops()  # ptflops imports torchvision
     from ptflops import get_model_complexity_info
     from thop import profile
     from torch.utils.flop_counter import FlopCounterMode
@@ -139,7 +87,6 @@ def bench(model: str, repeats: int) -> list[tuple[str, Any, int, float, float, s
     net: Any = cnncalc.to_torch(arch, SIZE)
     shape = (SIZE["N"], 3, SIZE["H"], SIZE["W"])
     x = torch.randn(*shape)
-    rows_facts = facts(net, x)
     rows: list[tuple[str, Any, int, float, float, str]] = []
 
     an, f, m = timed(lambda: cnncalc.analyze(arch, SIZE), max(repeats, 21))
@@ -151,7 +98,7 @@ def bench(model: str, repeats: int) -> list[tuple[str, Any, int, float, float, s
                  f, m, "-"))
 
     def check(tool: str, got: int) -> str:
-        want = explained(tool, macs, rows_facts)
+        want = explained(tool, an)
         return "yes" if want == got else f"no ({want:,})"
 
     def ti() -> Any:

@@ -57,7 +57,8 @@ LAYER_CASES: list[tuple[str, dict[str, Any], dict[str, int] | None, str, list[st
     ("kernel -1", net([conv(kernel_size=-1)]), None, "conv1", ["kernel_size", ">= 1"]),
     ("stride 0", net([conv(stride=0)]), None, "conv1", ["stride", ">= 1", "0"]),
     ("out_channels 0", net([conv(out_channels=0)]), None, "conv1", ["out_channels", ">= 1"]),
-    ("out_channels bound negative", net([conv(out_channels="C - 5")]), {"C": 2}, "conv1",
+    ("out_channels bound negative", net([conv(out_channels="C - 5")], symbols={"C": {}}),
+     {"C": 2}, "conv1",
      ["out_channels", ">= 1", "-3"]),
     ("kernel list too long", net([conv(kernel_size=[3, 3, 3])]), None, "conv1",
      ["kernel_size", "3 values", "2 spatial"]),
@@ -127,7 +128,8 @@ LAYER_CASES: list[tuple[str, dict[str, Any], dict[str, int] | None, str, list[st
                             "args": {"w": 4, "z": 1}}], blocks=BLOCK_W), None, "b1",
      ["unknown", "z"]),
     ("repeat with symbolic times", net([{"type": "repeat", "name": "rep", "times": "T",
-                                       "body": [{"type": "relu"}]}]), None, "rep",
+                                       "body": [{"type": "relu"}]}], symbols={"T": {}}),
+     None, "rep",
      ["times", "number", "t"]),
     ("repeat times 0", net([{"type": "repeat", "name": "rep", "times": 0,
                            "body": [{"type": "relu"}]}]), None, "rep", ["times"]),
@@ -197,8 +199,12 @@ def test_input_shape_expression_zero() -> None:
 
 
 def test_input_shape_rank() -> None:
-    e = refuse(net([{"type": "relu"}], shape=(1, 3)))
-    assert "shape" in str(e) and "3" in str(e)
+    e = refuse(net([{"type": "relu"}], shape=(3,)))
+    assert e.path[:2] == ["input", "shape"] and "at least 2" in str(e)
+    e = refuse(net([{"type": "relu"}], shape=(1, 3, 2, 2, 2, 2)))
+    assert e.path[:2] == ["input", "shape"] and "at most 5" in str(e)
+    # rank 2 is [N, features]: taken
+    assert cnncalc.analyze(net([{"type": "relu"}], shape=(1, 3))).layers[0].output_shape == (1, 3)
 
 
 def test_input_shape_code() -> None:

@@ -30,8 +30,10 @@ def works(arch: dict[str, Any], bindings: dict[str, int]) -> bool:
     return True
 
 
-def net(shape: list[Any], *layers: dict[str, Any]) -> dict[str, Any]:
-    return {"input": {"shape": shape}, "layers": list(layers)}
+def net(shape: list[Any], *layers: dict[str, Any],
+        symbols: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An architecture; ``symbols`` declares the sizes the layers use besides the shape's."""
+    return {"input": {"shape": shape}, "symbols": symbols or {}, "layers": list(layers)}
 
 
 # --- a parser for the constraint lines: the meaning, not the spacing ------------------------------
@@ -62,7 +64,7 @@ POOL_K = net([1, 3, 17, 16],
              {"type": "max_pool", "name": "p", "kernel_size": "K", "stride": 2},
              {"type": "conv_transpose", "name": "t", "out_channels": 3, "kernel_size": 2,
               "stride": 2},
-             {"type": "relu", "name": "r"})
+             {"type": "relu", "name": "r"}, symbols={"K": {}})
 
 
 def test_peak_with_negative_floor_atoms() -> None:
@@ -123,7 +125,8 @@ def _random_net(rng: random.Random, symbol: str) -> dict[str, Any]:
                               "stride": "S" if symbol == "S" else 1,
                               "padding": "P" if symbol == "P" else 0})
             layers[1]["inputs"] = ["first"]
-    return net([1, 3, size, size], *layers)
+    # K, S and P (at least 1, as the values tried below) are declared; H is the input's.
+    return net([1, 3, size, size], *layers, symbols={} if symbol == "H" else {symbol: {}})
 
 
 def _draws(n: int, seed: int) -> list[tuple[dict[str, Any], str]]:
@@ -156,7 +159,7 @@ def test_peak_random_symbolic_networks(arch: dict[str, Any], s: str) -> None:
 # --- item 4a: bounds above, and every layer check ------------------------------------------------
 
 KERNEL_K = net([1, 3, 32, 32], {"type": "conv", "name": "c", "out_channels": 4,
-                                "kernel_size": "K"})
+                                "kernel_size": "K"}, symbols={"K": {}})
 
 
 def test_kernel_has_an_upper_bound() -> None:
@@ -168,7 +171,7 @@ def test_kernel_has_an_upper_bound() -> None:
 def test_kernel_range_both_ways() -> None:
     """kernel ``K - 2`` needs K - 2 >= 1 and 32 - (K - 2) + 1 >= 1: 3 <= K <= 34."""
     arch = net([1, 3, 32, 32], {"type": "conv", "name": "c", "out_channels": 4,
-                                "kernel_size": "K-2"})
+                                "kernel_size": "K-2"}, symbols={"K": {}})
     assert cnncalc.analyze(arch).constraints == ["3 <= K <= 34"]
     assert [k for k in range(1, 40) if works(arch, {"K": k})] == list(range(3, 35))
 
@@ -239,8 +242,8 @@ def test_disagreeing_windows_advice() -> None:
     assert h_lines == ["H in {3} or H >= 2 and H mod 2 == 0"]
     assert [h for h in range(1, 40) if allows(h_lines, h)] == valid
     lines = [x for x in an.exact_sizes if " H " in f" {x} "]
-    assert len(lines) == 1 and lines[0].startswith("no valid value of H avoids unread")
-    assert "p: axis 0" in lines[0]  # at H = 3 (the one valid odd size) the pool drops a row
+    assert len(lines) == 1 and lines[0].startswith("no valid value of H tiles every stride")
+    assert lines[0].endswith("last window of p")  # at H = 3 (the one valid odd size)
     assert not any("mod 2 == 1" in x for x in an.exact_sizes)
 
 
@@ -283,7 +286,7 @@ def _check_advice(arch: dict[str, Any]) -> None:
         assert len(lines) <= 1, lines
         if not lines or lines[0].startswith("no valid value"):
             continue
-        rule = lines[0].removesuffix(" (no layer leaves input pixels unread)")
+        rule = lines[0].removesuffix(" tiles every stride exactly")
         req = [c for c in an.constraints if re.match(rf"^(\d+ <= )?{s}\b", c)]
         named = [v for v in range(1, 400) if allows([rule, *req], v)][:6]
         assert named, lines

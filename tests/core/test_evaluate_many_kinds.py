@@ -11,7 +11,7 @@ import pytest
 
 import cnncalc
 
-ARCH = {"name": "t", "input": {"shape": [1, 1, "H", "W"]},
+ARCH = {"name": "t", "input": {"shape": [1, 1, "H", "W"]}, "symbols": {"K": {}},
         "layers": [{"type": "conv", "name": "c", "out_channels": 1, "kernel_size": "K // 2"},
                    {"type": "concat", "name": "cat", "inputs": ["input", "c"], "dim": 1}]}
 SIZES = {"H": 8, "W": 8}

@@ -16,7 +16,7 @@ from cnncalc.algebra.arith import symbolic_budget
 
 def pools(n: int, **kw: Any) -> dict[str, Any]:
     layer = {"type": "max_pool", "kernel_size": "K", "stride": "S", "ceil_mode": True, **kw}
-    return {"input": {"shape": [1, 3, "H", "W"]},
+    return {"input": {"shape": [1, 3, "H", "W"]}, "symbols": {"K": {}, "S": {}},
             "layers": [{**layer, "name": f"pool{i}"} for i in range(n)]}
 
 
@@ -139,7 +139,7 @@ def test_receptive_field_stride_past_the_result_limit_is_refused() -> None:
 def test_symbolic_result_that_would_pass_the_limit_when_bound_is_refused() -> None:
     """120 upsamples by a symbol S: S**120 reaches 10**1080 at S = 10**9 (the largest
     binding); refused (past 10**300) rather than failing to print or convert later."""
-    arch = {"input": {"shape": [1, 1, "H", 1]},
+    arch = {"input": {"shape": [1, 1, "H", 1]}, "symbols": {"S": {}},
             "layers": [{"type": "upsample", "name": f"up{i}", "scale_factor": ["S", 1]}
                        for i in range(120)]}
     with pytest.raises(CnnCalcError) as ei:

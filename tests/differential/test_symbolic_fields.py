@@ -199,7 +199,8 @@ def _merge_eq_fails(an: cnncalc.Analysis, b: dict[str, int]) -> bool:
 KNOWN_LIMITATIONS = ("constraint-false-at-valid:broadcast-1",
                      "constraints-miss-invalid:broadcast-1",
                      "symbolic-refuses-valid:broadcast-1:",
-                     "symbolic-refuses-valid:needs-binding:")
+                     "symbolic-refuses-valid:needs-binding:",
+                     "symbolic-refuses-valid:from-zero:")
 """Documented (docs/conventions.md): symbolic merges take a symbolic size as never 1, so the
 merge equality is listed as required though a size of 1 broadcasts, and a merge whose sizes are
 equal only where one of them is 1 is refused symbolically (see test_random_archs.py); a
@@ -263,12 +264,18 @@ def check(case: SymCase, torch: bool = HAVE_TORCH, sweep: bool = True) -> list[F
         if sym.kind == "limit":
             STATS["skipped_symbolic_limit"] += 1
         elif valid:
+            zero0 = {k for k, v in case.arch.get("symbols", {}).items() if v.get("min") == 0}
+            # Free sizes are analysed from 1; one declared from 0 is analysed at 0 when bound.
+            from_zero = "declared from 0" in sym.message and all(
+                any(bs[i].get(k) == 0 for k in zero0) for i in valid)
             tag = "broadcast-1:" if "broadcast" in sym.message and "holds for no value" in \
-                sym.message else "needs-binding:" if NEEDS_BINDING in sym.message else ""
+                sym.message else "needs-binding:" if NEEDS_BINDING in sym.message else \
+                "from-zero:" if from_zero else ""
             bad(f"symbolic-refuses-valid:{tag}{sym.kind}:{_norm_msg(sym.message)}",
                 f"analyze(arch) refuses ({sym}) but analyze(arch, {bs[valid[0]]}) succeeds")
         return found
     free = sym.free_symbols
+    zero = {k for k, v in case.arch.get("symbols", {}).items() if v.get("min") == 0}
     how, cons = attempt(lambda: sym.constraints)
     if how != "ok":
         if how != "refused" or valid:
@@ -294,7 +301,12 @@ def check(case: SymCase, torch: bool = HAVE_TORCH, sweep: bool = True) -> list[F
                 bad("evaluate-leaves-symbols", f"evaluate({sub}) leaves {ev.free_symbols}")
             for q, t, text in diff(ev, bv):
                 bad(f"evaluate-mismatch:{q}:{t}", f"evaluate({sub}): {text}")
-        if cons is not None and bhow in ("ok", "refused"):
+        # Constraints describe free sizes >= 1 (docs/schema.md: a size declared with min 0 is
+        # analysed exactly once bound to 0, by a bound analysis, which (b) above compares).
+        at_zero = any(b.get(k) == 0 for k in zero)
+        if at_zero:
+            STATS["constraints_skipped_at_zero"] += 1
+        if cons is not None and bhow in ("ok", "refused") and not at_zero:
             held = [constraint_holds(c, b) for c in cons]
             if None in held:
                 STATS["constraints_unreadable"] += 1
@@ -430,11 +442,13 @@ def test_strategy_symbolises_every_kind_of_field() -> None:
     def collect(case: SymCase) -> None:
         for f in case.fields:
             seen[f.split("=")[0].rsplit(".", 1)[-1]] += 1
-        assert all(v >= 1 for b in case.bindings for v in b.values())
+        zero = {k for k, v in case.arch.get("symbols", {}).items() if v.get("min") == 0}
+        assert all(v >= (0 if k in zero else 1) for b in case.bindings for k, v in b.items())
+        seen["zero"] += any(b.get(k) == 0 for b in case.bindings for k in zero)
 
     collect()
     for f in ("kernel_size", "stride", "padding", "out_channels", "dilation", "groups",
-              "shape"):
+              "shape", "zero"):
         assert seen[f] > 0, (f, seen)
 
 

@@ -16,11 +16,14 @@ import sympy
 import cnncalc
 
 
-def net(shape: list[Any], *layers: dict[str, Any], blocks: dict[str, Any] | None = None
-        ) -> dict[str, Any]:
+def net(shape: list[Any], *layers: dict[str, Any], blocks: dict[str, Any] | None = None,
+        symbols: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An architecture; ``symbols`` declares the sizes the layers use besides the shape's."""
     arch: dict[str, Any] = {"name": "t", "input": {"shape": list(shape)}, "layers": list(layers)}
     if blocks:
         arch["blocks"] = blocks
+    if symbols:
+        arch["symbols"] = symbols
     return arch
 
 
@@ -178,7 +181,8 @@ def test_prelu_num_parameters_not_the_channels_is_refused() -> None:
 def test_prelu_symbolic_channels_record_a_constraint(
         shape: list[Any], n: int | str, constraints: list[str], good: dict[str, int],
         params: int, bad: dict[str, int]) -> None:
-    arch = net(shape, L("prelu", name="act", num_parameters=n))
+    declared = {"P": {}} if n == "P" else {}
+    arch = net(shape, L("prelu", name="act", num_parameters=n), symbols=declared)
     sym = cnncalc.analyze(arch)
     assert list(sym.constraints) == constraints
     ev, bound = sym.evaluate(**good), cnncalc.analyze(arch, good)
@@ -190,7 +194,7 @@ def test_prelu_symbolic_channels_record_a_constraint(
 
 
 def test_prelu_of_two_free_sizes_keeps_both_choices() -> None:
-    arch = net([1, "C", 5, 5], L("prelu", name="act", num_parameters="P"))
+    arch = net([1, "C", 5, 5], L("prelu", name="act", num_parameters="P"), symbols={"P": {}})
     sym = cnncalc.analyze(arch)
     assert sym.layers[0].params == sympy.Symbol("P", integer=True, positive=True)
     assert sym.evaluate(C=7, P=1).layers[0].params == 1

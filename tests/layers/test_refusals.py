@@ -79,7 +79,8 @@ def test_cnncalc_refuses_what_torch_refuses(arch: dict[str, Any],
 
 
 def test_reflect_padding_records_its_condition_when_symbolic() -> None:
-    arch = net([1, 1, "H", "W"], L("pad", padding=[["P", 2], 0], mode="reflect"))
+    arch = net([1, 1, "H", "W"], L("pad", padding=[["P", 2], 0], mode="reflect"),
+               symbols={"P": {}})
     an = cnncalc.analyze(arch)
     texts = [n.text for n in an.notes]
     assert "reflect padding P < the input length H along spatial axis 0" in texts
@@ -114,7 +115,7 @@ def test_scalar_arithmetic_refusals_are_invalid(arch: dict[str, Any]) -> None:
 
 
 def test_channel_shuffle_records_groups_dividing_channels() -> None:
-    arch = net([1, "C", "H", "W"], L("channel_shuffle", groups="G"))
+    arch = net([1, "C", "H", "W"], L("channel_shuffle", groups="G"), symbols={"G": {}})
     an = cnncalc.analyze(arch)
     assert "groups must divide the channels: C divisible by G" in [n.text for n in an.notes]
     assert an.layers[0].other_ops == 0 and an.layers[0].macs == 0

@@ -126,7 +126,8 @@ def test_adaptive_output_1_keeps_whole() -> None:
 
 
 def test_adaptive_symbolic_output_size_rechecked_by_evaluate() -> None:
-    arch = net([1, 1, 12, "W"], {"type": "adaptive_avg_pool", "output_size": "S"})
+    arch = {**net([1, 1, 12, "W"], {"type": "adaptive_avg_pool", "output_size": "S"}),
+            "symbols": {"S": {}}}
     sym = cnncalc.analyze(arch)
     for b in ({"S": 1, "W": 9}, {"S": 4, "W": 12}, {"S": 5, "W": 12}, {"S": 3, "W": 3}):
         assert field(sym.evaluate(**b)) == field(cnncalc.analyze(arch, b))
@@ -184,7 +185,7 @@ def test_merge_of_same_centres_is_silent() -> None:
 
 def test_merge_of_symbolic_centres_warns_when_they_differ() -> None:
     # padding (P, 2 - P): the same length 16, centred on pixel 1 - P; the other conv on 0.
-    arch = {"name": "centres", "input": {"shape": [1, 1, 16]}, "layers": [
+    arch = {"name": "centres", "input": {"shape": [1, 1, 16]}, "symbols": {"P": {}}, "layers": [
         {"type": "conv", "name": "a", "out_channels": 1, "kernel_size": 3,
          "padding": [["P", "2 - P"]], "inputs": ["input"]},
         {"type": "conv", "name": "c", "out_channels": 1, "kernel_size": 3, "padding": 1,

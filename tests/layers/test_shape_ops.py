@@ -180,10 +180,11 @@ def test_symbolic_divisor_of_a_hole_is_not_held_to_1() -> None:
     """Found by the random search: the -1 axis ``12*H/S`` was taken as a product of sizes, each
     >= 1, so ``1/S >= 1`` gave the wrong constraint ``S in {1}`` (and refused networks where a
     divisor ``K + 1`` could not be 1)."""
-    an = cnncalc.analyze(net([1, 12, "H"], L("reshape", shape=[-1, "S"])))
+    an = cnncalc.analyze(net([1, 12, "H"], L("reshape", shape=[-1, "S"]), symbols={"S": {}}))
     assert an.constraints[0] == "12*H/S >= 1"
     assert an.evaluate(H=2, S=6).layers[0].output_shape == (12 * 2 // 6, 6)
-    an = cnncalc.analyze(net([1, "C", 6], L("reshape", shape=[1, -1, 1, "K + 1"])))
+    an = cnncalc.analyze(net([1, "C", 6], L("reshape", shape=[1, -1, 1, "K + 1"]),
+                             symbols={"K": {}}))
     assert an.evaluate(C=1, K=2).layers[0].output_shape == (1, 6 * 1 // (2 + 1), 1, 2 + 1)
     assert cnncalc.analyze(net([1, 1, 6], L("reshape", shape=[1, -1, 1, 3]))).layers[0] \
         .output_shape == (1, 6 // 3, 1, 3)
@@ -210,7 +211,7 @@ def test_symbolic_reshape_regroups_when_bound() -> None:
     the free sizes leave open; evaluate kept the merged fields (the conv, reading every
     channel, then saw the whole input) where the bound analysis, S == C == 2, sees H apart."""
     arch = net([1, "C", "H"], L("reshape", shape=[1, "S", -1]),
-               L("conv", out_channels=2, kernel_size=3, padding=1))
+               L("conv", out_channels=2, kernel_size=3, padding=1), symbols={"S": {}})
     an = cnncalc.analyze(arch)
     for b in ({"C": 2, "S": 2, "H": 5}, {"C": 2, "S": 1, "H": 5}, {"C": 4, "S": 2, "H": 5}):
         assert an.evaluate(**b).layers[-1].receptive_field == \
@@ -252,7 +253,8 @@ def test_symbolic_counts_that_may_differ_are_constraints() -> None:
     an = cnncalc.analyze(net([1, "C", "H"], L("reshape", shape=[1, "D", "H"]),
                              L("expand", shape=[1, "E", -1]),
                              L("split", name="s", dim=1, sizes=["A", "B"]),
-                             L("relu", inputs=["s.1"])))
+                             L("relu", inputs=["s.1"]),
+                             symbols={"A": {}, "B": {}, "D": {}, "E": {}}))
     text = " ; ".join(an.constraints)
     assert "reshape to [1, D, H]: D*H elements == the input's C*H" in text
     assert "expand: input axis 1 size D == E" in text
@@ -416,6 +418,7 @@ EVERY_OP = net(
     L("index", name="first", dim=2, index=0),
     L("reshape", name="col", shape=["N", 6, 1]),
     L("expand", name="wide", shape=["N", -1, 4]),
+    symbols={"N": {"description": "the batch, 2 in the input shape"}},
 )
 
 

@@ -204,8 +204,20 @@ def test_several_inputs_and_bad_rank() -> None:
     m = model([helper.make_node("Add", ["x", "z"], ["y"])], [], [], inputs=[a, b])
     with pytest.raises(CnnCalcError, match="has 2 inputs"):
         from_onnx(m)
-    with pytest.raises(CnnCalcError, match=r"\[batch, channels, 1 to 3 spatial axes\]"):
-        from_onnx(model([helper.make_node("Relu", ["x"], ["y"])], [], [1, 3], rank=2))
+    with pytest.raises(CnnCalcError, match=r"\[batch, channels, 0 to 3 spatial axes\]"):
+        from_onnx(model([helper.make_node("Relu", ["x"], ["y"])], [], [3], rank=1))
+
+
+def test_mlp_on_n_features() -> None:
+    """``[N, features]``: Gemm, Relu, Gemm (an MLP head), checked in onnxruntime."""
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], transB=1)]
+    inits = [init("w1", 128, 784), init("b1", 128), init("w2", 10, 128), init("b2", 10)]
+    an = check(model(nodes, inits, ["N", 784], rank=2), {"N": 2})
+    assert an.layers[-1].output_shape == (2, 10)
+    assert an.totals.params == 784*128 + 128 + 128*10 + 10
+    assert an.totals.macs == 2 * (784*128 + 128*10)
 
 
 def test_old_opset_and_not_a_model_object() -> None:

@@ -483,7 +483,10 @@ def test_bad_arguments() -> None:
     with pytest.raises(CnnCalcError, match="takes a torch.nn.Module"):
         from_torch("resnet18")  # type: ignore[arg-type]
     with pytest.raises(CnnCalcError, match="input_shape"):
-        from_torch(Seq(nn.ReLU()), ["N", 3])
+        from_torch(Seq(nn.ReLU()), ["N"])
+    with pytest.raises(CnnCalcError, match="input_shape"):
+        from_torch(Seq(nn.ReLU()), ["N", 3, 1, 1, 1, 1])
+    assert from_torch(Seq(nn.ReLU()), ["N", 3]).input.shape == ["N", 3]  # [N, features]
 
     class Two(nn.Module):
         def forward(self, x: Any) -> Any:

@@ -121,6 +121,16 @@ def test_rf_plot_draws_the_receptive_fields(mpl: Any, tmp_path: Path) -> None:
                                                             for v in last.values()]
 
 
+def test_rf_plot_of_an_mlp_is_refused(mpl: Any, tmp_path: Path) -> None:
+    from cnncalc.report.plot import plot
+    mlp = {"input": {"shape": ["N", 784]}, "layers": [{"type": "linear", "out_features": 10}]}
+    with pytest.raises(cnncalc.CnnCalcError, match=r"needs spatial axes; the input \[N, 784\] "
+                                                    r"is \[N, features\]") as e:
+        plot(mlp, "rf", tmp_path / "rf.svg")
+    assert e.value.kind == "input"
+    assert not (tmp_path / "rf.svg").exists()
+
+
 def test_scaling_plot_draws_the_sweep(mpl: Any, tmp_path: Path) -> None:
     from cnncalc.report.plot import plot
     out = tmp_path / "scaling.pdf"

@@ -16,14 +16,14 @@ from cnncalc.cli import main
 from cnncalc.report.sweep import QUANTITIES, parse_grid, parse_values, records, sweep
 
 SEED = "seed_example"
-STACK = {"name": "stack", "input": {"shape": [1, "C", "H", "W"]},
+STACK = {"name": "stack", "input": {"shape": [1, "C", "H", "W"]}, "symbols": {"K": {}},
          "layers": [{"type": "conv", "out_channels": "2*C", "kernel_size": "K", "stride": 2},
                     {"type": "relu"}, {"type": "max_pool", "kernel_size": 2}]}
-BROADCAST = {"name": "bc", "input": {"shape": [1, 4, "H", "H"]},
+BROADCAST = {"name": "bc", "input": {"shape": [1, 4, "H", "H"]}, "symbols": {"K": {}},
              "layers": [{"type": "conv", "name": "a", "out_channels": 4, "kernel_size": "K",
                          "inputs": ["input"]},
                         {"type": "add", "name": "s", "inputs": ["a", "input"]}]}
-REPEAT = {"name": "rep", "input": {"shape": [1, 3, "H", "H"]},
+REPEAT = {"name": "rep", "input": {"shape": [1, 3, "H", "H"]}, "symbols": {"R": {}},
           "layers": [{"type": "repeat", "times": "R", "body": [
               {"type": "conv", "out_channels": 8, "kernel_size": 3, "padding": 1}]}]}
 
@@ -114,7 +114,7 @@ def test_invalid_point_is_named() -> None:
     ({"X": [1]}, {}, "unknown grid symbol 'X'; the symbols of resnet50 are H, N, W"),
     ({"H": [32]}, {}, "N, W neither bound nor in the grid"),
     ({"H": [32]}, {"H": 32, "N": 1, "W": 3}, "H is given twice"),
-    ({"H=W": [0]}, {"N": 1}, "must be integers in 1..1000000000"),
+    ({"H=W": [0]}, {"N": 1}, r"grid value H=0 is outside 1\.\.1000000000"),
     ({"H=W": "a,b"}, {"N": 1}, "grid values must be integers"),
     ({}, {}, "the grid is empty"),
 ])

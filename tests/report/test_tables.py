@@ -96,7 +96,7 @@ def test_csv_round_trips(bind: dict[str, int]) -> None:
 
 
 def test_csv_quotes_commas() -> None:
-    an = cnncalc.analyze({**FULL_SEED, "layers": [
+    an = cnncalc.analyze({**FULL_SEED, "symbols": {"K1": {}, "K2": {}}, "layers": [
         {"type": "conv", "name": "c", "out_channels": 4, "kernel_size": ["K1", "K2"]}]})
     got = _csv(an.to_table("csv", columns=("name", "macs", "receptive_field")))
     assert got[1] == ["c", str(cnncalc.core.analysis.jsonable(an.layers[0].macs)), "K1xK2 /1x1"]

@@ -116,6 +116,8 @@ class _Symbolizer:
         self.count = 0
         self.structural: list[str] = []
         self.fields: list[str] = []
+        self.zero: list[str] = []
+        """Symbols declared with ``"min": 0`` (a padding written as ``P3``, bound to 0)."""
 
     def fresh(self, prefix: str) -> str:
         self.count += 1
@@ -141,6 +143,8 @@ class _Symbolizer:
             if forms:
                 return draw(st.sampled_from(forms))
         forms = ["sym", "minus"]
+        if v == 0 and prefix in ("P", "Q"):
+            forms += ["zero", "zero"]  # declared with min 0: the size itself may be 0
         if v >= 1:
             forms += ["sym", "sym"]
         if v >= 2 and v % 2 == 0:
@@ -151,6 +155,10 @@ class _Symbolizer:
             forms.append("half")
         form = draw(st.sampled_from(forms))
         name = self.fresh(prefix)
+        if form == "zero":
+            self.bindings[name] = 0
+            self.zero.append(name)
+            return name
         if form == "sym" and v >= 1:
             self.bindings[name] = v
             return name
@@ -222,7 +230,9 @@ def _names(e: str) -> list[str]:
 
 
 def _perturb(draw: Callable[[Any], Any], b0: dict[str, int], fixed: tuple[str, ...],
-             big: bool) -> dict[str, int]:
+             zero: frozenset[str], big: bool) -> dict[str, int]:
+    """Other bindings near ``b0`` (or huge); the sizes in ``zero`` (declared with min 0) may
+    become 0 or leave it."""
     b = dict(b0)
     names = [n for n in sorted(b0) if n not in fixed]
     if not names:
@@ -233,11 +243,12 @@ def _perturb(draw: Callable[[Any], Any], b0: dict[str, int], fixed: tuple[str, .
             if n in ("H", "W", "L", "D", "C", "N") or draw(st.booleans()):
                 b[n] = draw(st.sampled_from([b0[n] * 1000, 10**6, 2**20, 10**7, 3 * 10**8,
                                              BIG, draw(st.integers(1, BIG))]))
-        return {k: min(max(v, 1), BIG) for k, v in b.items()}
+        return {k: min(max(v, 0 if k in zero else 1), BIG) for k, v in b.items()}
     for n in draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)):
         v = b0[n]
-        b[n] = max(1, draw(st.sampled_from([1, 2, 3, v - 1, v + 1, v + 2, 2 * v, 3 * v + 1,
-                                            draw(st.integers(1, 4 * v + 4))])))
+        b[n] = max(0 if n in zero else 1,
+                   draw(st.sampled_from([0, 1, 2, 3, v - 1, v + 1, v + 2, 2 * v, 3 * v + 1,
+                                         draw(st.integers(1, 4 * v + 4))])))
     return b
 
 
@@ -260,8 +271,14 @@ def symbolic_cases(draw: Callable[[Any], Any], max_steps: int = 5) -> SymCase:
     text = repr(arch["layers"]) + repr(arch.get("blocks", {})) + repr(arch["input"])
     used = set(_names(text))
     bindings = {k: v for k, v in bindings.items() if k in used}
+    # Sizes the input shape does not name are declared (an undeclared name is refused).
+    in_shape = set(_names(repr([x for x in arch["input"]["shape"] if isinstance(x, str)])))
+    declared = sorted(k for k in bindings if k not in in_shape)
+    if declared:
+        arch["symbols"] = {k: {"min": 0} if k in sz.zero else {} for k in declared}
     fixed = tuple(s for s in sz.structural if s in bindings)
-    extra = [_perturb(draw, bindings, fixed, big=draw(st.integers(0, 4)) == 0)
+    zero = frozenset(k for k in sz.zero if k in bindings)
+    extra = [_perturb(draw, bindings, fixed, zero, big=draw(st.integers(0, 4)) == 0)
              for _ in range(draw(st.integers(1, 4)))]
     seen: list[dict[str, int]] = [bindings]
     for b in extra:

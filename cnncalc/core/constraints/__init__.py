@@ -12,10 +12,12 @@ The solutions of all one-symbol conditions on ``s`` are intersected (:mod:`.sets
 described in words (:mod:`.describe`); an empty intersection is an error (kind
 ``constraint``) naming the condition that emptied it.
 
-**Exact sizes** (advice): sizes at which no strided window leaves input rows unread,
+**Exact sizes** (advice): sizes at which every strided window tiles its padded input exactly,
 ``(in + pad - k_eff) mod stride == 0`` at every layer, solved the same way and intersected with
 the required set, so the advice never names a size the network refuses; where no valid size
-satisfies every layer, one line says so and names the layers.
+satisfies every layer, one line says so and names the layers. At bound sizes
+:func:`tiling_state` says whether the strides tile, and :func:`unread_warnings` which input
+rows or columns are never read (the engine's 'unread' notes).
 
 :func:`derive` takes the output shapes and notes of an analysis, not the analysis itself, so
 that :class:`~cnncalc.core.analysis.Analysis` can derive its own constraints.
@@ -37,7 +39,8 @@ from .sets import TOP, ConstraintKind, Sol, between, count, empty, join, meet
 from .signs import sign_of
 from .solve import solve_one, tile_solutions
 
-__all__ = ["TOP", "ConstraintKind", "ConstraintReport", "derive", "sign_of"]
+__all__ = ["TOP", "ConstraintKind", "ConstraintReport", "derive", "sign_of", "tiling_state",
+           "unread_warnings"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,13 @@ def _conditions(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> lis
     return list(out.values())
 
 
-def _fail(c: _Cond, s: str, alone: bool) -> CnnCalcError:
+def _fail(c: _Cond, s: str, alone: bool,
+          declared: tuple[int, int] | None = None) -> CnnCalcError:
+    if declared is not None and not alone:
+        e = _fail(c, s, alone)
+        e.message += f" ({s} is declared in {declared[0]}..{declared[1]})"
+        e.args = (str(e),)
+        return e
     if c.note is None:
         return CnnCalcError(f"no value of {s} gives every layer an output ({pretty(c.expr + 1)} "
                             "stays below 1)" if alone else
@@ -106,11 +115,18 @@ def _fail(c: _Cond, s: str, alone: bool) -> CnnCalcError:
     return CnnCalcError(msg, layer=n.layer, index=n.layer_index, kind="constraint")
 
 
-def derive(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> ConstraintReport:
+def derive(shapes: Iterable[Sequence[Value]], notes: Sequence[Note],
+           declared: Mapping[str, tuple[int, int]] | None = None) -> ConstraintReport:
     """Constraints on the free symbols of a (symbolic) analysis, from the output shape of
-    every layer and the notes the layers recorded."""
-    sols: dict[str, Sol] = {}
-    ranges: dict[str, Sol] = {}   # from the monotone ('ge') conditions alone
+    every layer and the notes the layers recorded; ``declared`` ranges of sizes (the
+    architecture's ``symbols``) are conditions too. A free size is analysed as >= 1, so a
+    range that starts at 0 is solved from 1 (a size bound to 0 is analysed as a number); where
+    no value from 1 up satisfies such a size's conditions, the line is ``P == 0``."""
+    sols: dict[str, Sol] = {s: between(max(lo, 1), hi) for s, (lo, hi) in (declared or {}).items()
+                            if (max(lo, 1), hi) != (1, TOP)}
+    zero_ok = {s for s, (lo, _) in (declared or {}).items() if lo == 0}
+    zero_only: list[str] = []     # sizes declared from 0 that only 0 may satisfy
+    ranges: dict[str, Sol] = dict(sols)   # from the monotone ('ge') conditions alone
     multi: list[str] = []
     loose: list[str] = []         # one-symbol conditions not solved exactly
     conds = _conditions(shapes, notes)
@@ -120,6 +136,8 @@ def derive(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> Constrai
             (multi if c.kind == "ge" else loose).append(c.text)
             continue
         (s,) = names
+        if s in zero_only:
+            continue
         got = solve_one(c.expr, s, c.kind)
         for alt in c.alts:
             if got is None:
@@ -133,14 +151,18 @@ def derive(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> Constrai
         if got is None:
             loose.append(c.text)
             continue
-        if empty(got):
-            raise _fail(c, s, alone=True)
         both = meet(sols.get(s, between()), got)
         if both is None:
             loose.append(c.text)
             continue
+        if (empty(got) or empty(both)) and s in zero_ok:
+            zero_only.append(s)
+            sols.pop(s, None)
+            continue
+        if empty(got):
+            raise _fail(c, s, alone=True)
         if empty(both):
-            raise _fail(c, s, alone=False)
+            raise _fail(c, s, alone=False, declared=(declared or {}).get(s))
         sols[s] = both
         if c.kind == "ge" and got[0] == 1:
             ranges[s] = meet(ranges.get(s, between()), got) or got
@@ -151,22 +173,24 @@ def derive(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> Constrai
         b, o = describe_sol(s, sol, ranges.get(s))
         bounds.extend(b)
         others.extend(o)
-    required = [*bounds, *dict.fromkeys(multi), *others, *dict.fromkeys(loose)]
+    required = [*bounds, *(f"{s} == 0" for s in zero_only), *dict.fromkeys(multi), *others,
+                *dict.fromkeys(loose)]
     return ConstraintReport(tuple(required), tuple(_advice(notes, sols)))
 
 
 def _advice(notes: Sequence[Note], sols: Mapping[str, Sol]) -> list[str]:
-    """The 'exact sizes' lines: tile notes solved and intersected with the required sets."""
+    """The 'exact sizes' advice on the free symbols: tile notes solved and intersected with the
+    required sets, each line phrased as advice (``H mod 32 == 0 tiles every stride exactly``).
+    Bound sizes are not advised on but reported as they are (:func:`tiling_state`)."""
     exact: list[str] = []
     tiles: dict[str, Sol] = {}
     clash: dict[str, list[str]] = {}
+    alone: dict[str, bool] = {}  # the first clash of a symbol came before any tiling of it
     for note in notes:
         if note.kind != "tile":
             continue
-        span, stride, text = note.lhs, note.rhs, f"{note.layer}: {note.text}"
+        span, stride = note.lhs, note.rhs
         if is_num(span) and is_num(stride):
-            if span % stride:
-                exact.append(f"{text}: {span % stride} input row(s) are never read")
             continue
         names = free_names(span) | free_names(stride)
         got = None
@@ -177,19 +201,22 @@ def _advice(notes: Sequence[Note], sols: Mapping[str, Sol]) -> list[str]:
                 e = sympy.sympify(span) - stride * sympy.floor(sympy.sympify(span) / stride)
                 got = solve_one(sympy.expand(e), str(x), "eq")
         if got is None:
-            exact.append(f"{pretty(span)} mod {pretty(stride)} == 0 ({text})")
+            exact.append(f"{_operand(span)} mod {_operand(stride)} == 0 tiles the stride of "
+                         f"{note.layer} exactly")
             continue
         (s,) = names
         both = meet(tiles.get(s, sols.get(s, between())), got)
         if both is None or empty(both):
-            clash.setdefault(s, []).append(text)
+            clash.setdefault(s, []).append(note.layer)
+            alone.setdefault(s, s not in tiles)
             continue
         tiles[s] = both
     for s in sorted(tiles.keys() | clash.keys()):
         if s in clash:
-            exact.append(f"no valid value of {s} avoids unread input rows at every layer: "
-                         f"{'; '.join(dict.fromkeys(clash[s]))} leave(s) rows unread at every "
-                         "valid size at which the other layers read them all")
+            where = ("at every valid size" if alone[s] else "at every valid size at which the "
+                     "other layers tile theirs")
+            exact.append(f"no valid value of {s} tiles every stride exactly: {where}, input is "
+                         f"left past the last window of {', '.join(dict.fromkeys(clash[s]))}")
             continue
         sol = tiles[s]
         if same(sols.get(s, between()), sol):
@@ -198,5 +225,68 @@ def _advice(notes: Sequence[Note], sols: Mapping[str, Sol]) -> list[str]:
             line = listed(s, sol)
         else:
             line = pieces(s, sol)
-        exact.append(f"{line} (no layer leaves input pixels unread)")
+        exact.append(f"{line} tiles every stride exactly")
     return exact
+
+
+def _operand(v: Value) -> str:
+    """``v`` as the left operand of ``mod``: bracketed unless it is a number or a name."""
+    text = pretty(v)
+    return text if is_num(v) or v.is_Symbol else f"({text})"
+
+
+def _counted(word: str, n: int, last: bool = False) -> str:
+    """``1 row``, ``2 rows``, ``3 positions along spatial axis 0``; ``last``: ``the last row``,
+    ``the last 2 rows``."""
+    head, _, tail = word.partition(" ")
+    noun = head if n == 1 else head + "s"
+    text = " ".join(x for x in (noun, tail) if x)
+    if last:
+        return f"the last {text}" if n == 1 else f"the last {n} {text}"
+    return f"{n} {text}"
+
+
+def _and(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _by_layer(notes: Sequence[Note], which: str) -> dict[str, list[tuple[str, int]]]:
+    """Per layer (in order), the (position word, count) of its bound 'unread' notes whose
+    ``which`` side (``lhs``: input never read; ``rhs``: padded input left over) is positive."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for n in notes:
+        v = n.lhs if which == "lhs" else n.rhs
+        if n.kind == "unread" and is_num(v) and v > 0:
+            out.setdefault(n.layer, []).append((n.text, v))
+    return out
+
+
+def unread_warnings(notes: Sequence[Note]) -> list[str]:
+    """One warning per layer whose strided windows leave input positions unread at the bound
+    sizes: ``conv0: the last row of its input is never read (it lies past the last
+    window)``; padding left over is not counted (it holds no input)."""
+    out = []
+    for layer, got in _by_layer(notes, "lhs").items():
+        what = _and([_counted(w, v, last=True) for w, v in got])
+        one = len(got) == 1 and got[0][1] == 1
+        out.append(f"{layer}: {what} of its input {'is' if one else 'are'} never read "
+                   f"({'it lies' if one else 'they lie'} past the last window)")
+    return out
+
+
+def tiling_state(notes: Sequence[Note]) -> str | None:
+    """At bound sizes, whether the exact-sizes advice holds: ``every strided window tiles its
+    input exactly``, or which layers leave how many rows or columns of their padded input past
+    the last window, padding or not (grouped: ``1 row and 1 column past the last window at
+    conv1, maxpool``). None when no strided window has bound sizes."""
+    if not any(n.kind == "unread" and is_num(n.rhs) for n in notes):
+        return None
+    left = _by_layer(notes, "rhs")
+    if not left:
+        return "every strided window tiles its input exactly"
+    groups: dict[str, list[str]] = {}
+    for layer, got in left.items():
+        groups.setdefault(_and([_counted(w, v) for w, v in got]), []).append(layer)
+    return ("not every strided window tiles its input exactly: " + "; ".join(
+        f"{what} past the last window at {', '.join(layers)}"
+        for what, layers in groups.items()))

@@ -50,8 +50,9 @@ class Stepper:
         try:
             spec = InputSpec(shape=shape)
         except ValidationError as e:
-            raise CnnCalcError(f"input_shape {shape!r}: [batch, channels, 1 to 3 spatial "
-                               "sizes], each an int or a symbol such as 'N' or 'H' "
+            raise CnnCalcError(f"input_shape {shape!r}: [batch, channels, 0 to 3 spatial "
+                               "sizes] ([N, features] for an MLP), each an int or a symbol "
+                               "such as 'N' or 'H' "
                                f"({e.errors()[0]['msg']})", kind="input") from None
         self.input_shape: list[int | str] = list(spec.shape)
         values = tuple(evaluate(v, {}) for v in spec.shape)
