@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-setup_venv .venv dev,torch,models,onnx,service,tables,peers
+setup_venv .venv dev,torch,models,onnx,service,tables,peers,browser
 . .venv/bin/activate
 # pdflatex (with booktabs) for the test that compiles the LaTeX design table: installed from
 # Debian's packages in CI; where it cannot be installed that one test skips and says why.
@@ -15,6 +15,15 @@ if [ -n "${CI:-}" ] && ! command -v pdflatex >/dev/null 2>&1 && command -v apt-g
   { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends texlive-latex-base texlive-latex-recommended; } >/dev/null 2>&1 \
     || echo "note: could not install pdflatex; the LaTeX compile test will be skipped" >&2
+fi
+# Debian's Chromium for the page's browser tests (tests/browser, driven by Playwright with the
+# system browser: nothing is downloaded); where it cannot be installed those tests skip.
+if [ -n "${CI:-}" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null; then
+  step "installing chromium for the browser tests"
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends chromium; } >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the browser tests will be skipped" >&2
 fi
 step "ruff"
 ruff check cnncalc api tests scripts

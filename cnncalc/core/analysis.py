@@ -9,12 +9,15 @@ run, for the cases where a binding must be checked by a bound analysis; this mod
 imports the engine. Constraints come from :func:`cnncalc.core.constraints.derive` on the
 output shapes and notes. :meth:`Analysis.to_table` calls the renderer that :mod:`cnncalc`
 installs from :mod:`cnncalc.report.tables` (:func:`set_table_renderer`): the core does not
-import the report wing.
+import the report wing. In a notebook an analysis shows that table (``_repr_html_``,
+``_repr_markdown_``); ``to_dataframe()`` gives one pandas row per layer.
 """
 
 from __future__ import annotations
 
 import functools
+import html
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -36,17 +39,27 @@ from .bindings import check_binding_arrays, check_bindings, check_free, format_b
 from .constraints import ConstraintKind, ConstraintReport, derive, tiling_state, unread_warnings
 from .results import (
     QUANTITIES,
+    RECORD_COLUMNS,
     TOTALS,
     ConventionTotals,
     LayerResult,
     ReceptiveField,
     Totals,
     jsonable,
+    shape_text,
 )
 from .schema import Architecture
 
 __all__ = ["QUANTITIES", "TOTALS", "Analysis", "LayerResult", "ReceptiveField", "Totals",
            "jsonable", "set_table_renderer"]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*|<>\[\]#])|(?<!\w)_|_(?!\w)")
+
+
+def _escape_md(s: str) -> str:
+    """``s`` as Markdown text: the characters that would mark it up escaped."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), s)
 
 
 class Rerun(Protocol):
@@ -210,6 +223,49 @@ class Analysis:
             raise RuntimeError("no table renderer installed: import cnncalc (it installs "
                                "cnncalc.report.tables.render)")
         return _renderer(self, fmt, columns=columns, depth=depth, units=units, times=times)
+
+    # --- notebooks (Jupyter calls _repr_html_ / _repr_markdown_) ------------------------------
+
+    def _repr_html_(self) -> str:
+        """The design table (:meth:`to_table` ``html``, with its totals row), then the
+        constraints, exact sizes, warnings and incomplete counts as a list."""
+        items = "".join(f"<li>{html.escape(n)}</li>\n" for n in self._notebook_notes(True))
+        return self.to_table("html") + (f'<ul class="cnncalc-notes">\n{items}</ul>\n'
+                                        if items else "")
+
+    def _repr_markdown_(self) -> str:
+        """A title line, the design table (:meth:`to_table` ``markdown``, which lists the
+        warnings and incomplete counts under it), then the constraints and exact sizes."""
+        title = f"**{_escape_md(self.name)}**, input `{shape_text(self.input_shape)}`"
+        if self.bindings:
+            title += f", bindings `{format_bindings(self.bindings)}`"
+        notes = "".join(f"- *{_escape_md(n)}*\n" for n in self._notebook_notes(False))
+        return f"{title}\n\n{self.to_table('markdown')}" + (f"\n{notes}" if notes else "")
+
+    def _notebook_notes(self, caveats: bool) -> list[str]:
+        """What the notebook shows under the table: the constraints and exact sizes, and with
+        ``caveats`` the warnings and incomplete counts (the Markdown table has these)."""
+        out = []
+        if caveats and self.totals.incomplete:
+            out.append("incomplete: counts of opaque layers "
+                       f"{', '.join(self.totals.incomplete)} are unknown")
+        if self.constraints:
+            out.append("constraints: " + "; ".join(self.constraints))
+        if self.exact_sizes:
+            out.append("exact sizes: " + "; ".join(self.exact_sizes))
+        return out + (["warning: " + w for w in self.warnings] if caveats else [])
+
+    def to_dataframe(self) -> Any:
+        """One row per layer as a pandas DataFrame (the ``tables`` extra), columns
+        :data:`~cnncalc.core.results.RECORD_COLUMNS` (:meth:`LayerResult.record`): an int where
+        every symbol is bound, else the formula as text in cnncalc's grammar; shapes, inputs and
+        the receptive field's ``rf_size``/``rf_stride``/``rf_start`` as tuples."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise CnnCalcError("to_dataframe needs pandas: pip install 'cnncalc[tables]' (or "
+                               "pip install pandas)", kind="dependency") from None
+        return pd.DataFrame([r.record() for r in self.layers], columns=list(RECORD_COLUMNS))
 
     def explain(self, layer: str | None = None, fmt: str = "text") -> str:
         """The working of every layer (or of the layer or block named ``layer``): the lecture's

@@ -9,7 +9,7 @@ or LaTeX lives in :mod:`cnncalc.report.explain`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..algebra.arith import Value, is_num
 from ..errors import CnnCalcError
@@ -21,7 +21,7 @@ from .engine import run
 from .results import jsonable
 from .suggest import did_you_mean
 
-__all__ = ["Explanation", "LayerExplanation", "explain"]
+__all__ = ["Explanation", "LayerExplanation", "explain", "set_renderer"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,14 @@ class Explanation:
     dtype_bytes: int
     layers: tuple[LayerExplanation, ...]
 
+    def _repr_markdown_(self) -> str:
+        """The working as Markdown, in a notebook (Jupyter), by the renderer
+        :mod:`cnncalc.report.explain` installs (:func:`set_renderer`)."""
+        if _renderer is None:
+            raise RuntimeError("no explanation renderer installed: import cnncalc (it installs "
+                               "cnncalc.report.explain.render)")
+        return _renderer(self, "markdown")
+
     def conventions(self) -> dict[str, str]:
         """The convention of each quantity shown, in the order first shown."""
         seen = dict.fromkeys(s.quantity for lx in self.layers for s in lx.steps)
@@ -61,6 +69,22 @@ class Explanation:
                 "bindings": dict(self.bindings), "dtype_bytes": self.dtype_bytes,
                 "layers": [lx.to_dict() for lx in self.layers],
                 "conventions": self.conventions()}
+
+
+class Renderer(Protocol):
+    """:func:`cnncalc.report.explain.render`."""
+
+    def __call__(self, ex: Explanation, fmt: str) -> str: ...
+
+
+_renderer: Renderer | None = None
+
+
+def set_renderer(render: Renderer) -> None:
+    """Install the renderer behind :meth:`Explanation._repr_markdown_` (:mod:`cnncalc.report.
+    explain` does, at import: the core does not import the report wing)."""
+    global _renderer
+    _renderer = render
 
 
 def _selected(names: list[str], layer: str | None) -> set[str]:

@@ -21,6 +21,10 @@ TOTALS = ("params", "buffers", "macs", "flops", "other_ops", "activations", "act
           "param_bytes", "peak_activation_bytes", "training_activation_bytes")
 """Network totals, in output order."""
 
+RECORD_COLUMNS = ("name", "type", "inputs", "output_shape", *QUANTITIES, "rf_size", "rf_stride",
+                  "rf_start")
+"""The columns of :meth:`cnncalc.Analysis.to_dataframe` (:meth:`LayerResult.record`)."""
+
 
 def jsonable(v: Any) -> Any:
     """A value for JSON: an int when it is a number, None as null, else the readable
@@ -31,6 +35,13 @@ def jsonable(v: Any) -> Any:
     if is_num(v):
         return v
     return pretty(v)
+
+
+def shape_text(values: tuple[Value | None, ...] | list[Value | None]) -> str:
+    """``1x12x(floor(H/2) - 2)xW``: sizes joined by ``x``, each formula but a plain name in
+    parentheses (as the tables write shapes)."""
+    parts = [str(jsonable(v)) for v in values]
+    return "x".join(p if p.replace("_", "").isalnum() else f"({p})" for p in parts)
 
 
 @dataclass
@@ -83,6 +94,27 @@ class LayerResult:
     opaque: bool = False
     """Counts unknown (an ``opaque`` layer): its params, MACs and ops are reported as 0 and
     the totals are marked incomplete."""
+
+    def __repr__(self) -> str:
+        """``<conv1 conv: 1x12x14x14, params 1308, MACs 254016, RF 6x6/2x2>``; formulas in
+        cnncalc's grammar."""
+        rf = self.receptive_field
+        field_ = ("RF not defined" if not rf.defined else "RF none" if not rf.size
+                  else f"RF {shape_text(rf.size)}/{shape_text(rf.stride)}")
+        return (f"<{self.name} {self.type}: {shape_text(self.output_shape)}, params "
+                f"{jsonable(self.params)}, MACs {jsonable(self.macs)}, {field_}"
+                f"{', counts unknown' if self.opaque else ''}>")
+
+    def record(self) -> dict[str, Any]:
+        """One row of :meth:`cnncalc.Analysis.to_dataframe`: the fields of :meth:`to_dict`
+        (ints where bound, formulas as text) with shapes, inputs and the receptive field's
+        ``rf_size``, ``rf_stride`` and ``rf_start`` as tuples."""
+        d = self.to_dict()
+        rf = d.pop("receptive_field")
+        out = {"name": d["name"], "type": d["type"], "inputs": tuple(d["inputs"]),
+               "output_shape": tuple(d["output_shape"]), **{q: d[q] for q in QUANTITIES}}
+        out.update({f"rf_{k}": tuple(rf[k]) for k in ("size", "stride", "start")})
+        return out
 
     @property
     def flops(self) -> Value:

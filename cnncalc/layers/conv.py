@@ -77,18 +77,11 @@ class Conv(LayerBase):
         t = ins[0]
         steps, k, k_eff, s = window_steps(t, ctx, out, self.kernel_size, self.stride,
                                           self.padding, self.dilation)
-        g = ctx.val(self.groups, "groups")
-        grouped = not (is_num(g) and g == 1)
-        vals = _kernel_values(k)
-        vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]))
-        if grouped:
-            vals["G"] = ("G", g)
-        nd, gk = len(k), ".g" if grouped else ""
-        steps.append(step("params", "params",
-                          registered(f"conv.params.{nd}d{gk}{'' if self.bias else '.nobias'}"),
+        vals, form = _weight_values("conv", t, ctx, out, k, self.groups, self.bias)
+        steps.append(step("params", "params", registered(form.format("params", self.bias)),
                           out.params, "params", **vals))
-        steps.append(step("MACs", "MACs", registered(f"conv.macs.{nd}d{gk}"), out.macs, "macs",
-                          N=("N", t.shape[0]), **vals, **_out_values(out)))
+        steps.append(step("MACs", "MACs", registered(form.format("macs", True)), out.macs,
+                          "macs", N=("N", t.shape[0]), **vals, **_out_values(out)))
         return [*steps, *rf_steps(t, ctx, out, k_eff, s)]
 
 
@@ -169,20 +162,13 @@ class ConvTranspose(LayerBase):
                       P=("P", p[i]), D=("D", d[i]), K=("K", k[i]), O=("O", op[i]))
                  for i, a in enumerate(spatial_names(nd))]
         steps.append(shape_step(out.shape))
-        g = ctx.val(self.groups, "groups")
-        grouped = not (is_num(g) and g == 1)
-        vals = _kernel_values(k)
-        vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]))
-        if grouped:
-            vals["G"] = ("G", g)
-        gk = ".g" if grouped else ""
-        steps.append(step("params", "params", registered(
-            f"conv_transpose.params.{nd}d{gk}{'' if self.bias else '.nobias'}"), out.params,
-            "params", **vals))
+        vals, form = _weight_values("conv_transpose", t, ctx, out, k, self.groups, self.bias)
+        steps.append(step("params", "params", registered(form.format("params", self.bias)),
+                          out.params, "params", **vals))
         ins_vals = {f"I{i + 1}": (f"{a}_in", t.spatial[i])
                     for i, a in enumerate(spatial_names(nd))}
-        steps.append(step("MACs", "MACs", registered(f"conv_transpose.macs.{nd}d{gk}"),
-                          out.macs, "macs", N=("N", t.shape[0]), **vals, **ins_vals))
+        steps.append(step("MACs", "MACs", registered(form.format("macs", True)), out.macs,
+                          "macs", N=("N", t.shape[0]), **vals, **ins_vals))
         k_eff = [norm(di * (ki - 1) + 1) for ki, di in zip(k, d, strict=True)]
         return [*steps, *rf_steps(t, ctx, out, k_eff, s, transposed=True)]
 
@@ -236,6 +222,29 @@ class SeparableConv(LayerBase):
         steps.append(step("MACs", "MACs", registered(f"separable_conv.macs.{nd}d"), out.macs,
                           "macs", N=("N", t.shape[0]), **vals, **_out_values(out)))
         return [*steps, *rf_steps(t, ctx, out, k_eff, s)]
+
+
+class _Form:
+    """The registry key of a convolution's params or MACs formula (``conv.params.2d.g``)."""
+
+    def __init__(self, kind: str, nd: int, grouped: bool) -> None:
+        self.base = f"{kind}.{{}}.{nd}d{'.g' if grouped else ''}"
+
+    def format(self, quantity: str, bias: bool) -> str:
+        return self.base.format(quantity) + ("" if bias else ".nobias")
+
+
+def _weight_values(kind: str, t: Tensor, ctx: Ctx, out: Out, k: Sequence[Value],
+                   groups: IntLike, bias: bool) -> tuple[dict[str, tuple[str, Value]], _Form]:
+    """The values of a convolution's params and MACs formulas (kernel, channels, the groups
+    where they are not 1) and the key of its formulas."""
+    g = ctx.val(groups, "groups")
+    grouped = not (is_num(g) and g == 1)
+    vals = _kernel_values(k)
+    vals.update(C_in=("C_in", t.channels), C_out=("C_out", out.shape[1]))
+    if grouped:
+        vals["G"] = ("G", g)
+    return vals, _Form(kind, len(k), grouped)
 
 
 def _kernel_values(k: Sequence[Value]) -> dict[str, tuple[str, Value]]:

@@ -12,7 +12,7 @@ import re
 
 from ..core.analysis import Analysis
 from ..core.bindings import format_bindings
-from ..core.explain import Explanation, LayerExplanation
+from ..core.explain import Explanation, LayerExplanation, set_renderer
 from ..core.explain import explain as explanation
 from ..errors import CnnCalcError
 from ..layers.explain import Step
@@ -38,6 +38,9 @@ def render(ex: Explanation, fmt: str = "text") -> str:
     """``ex`` as ``text``, ``markdown`` or ``latex`` (one string ending in a newline)."""
     check_format(fmt)
     return {"text": _text, "markdown": _markdown, "latex": _latex}[fmt](ex)
+
+
+set_renderer(render)  # Explanation._repr_markdown_ (notebooks)
 
 
 def _shapes(lx: LayerExplanation) -> str:

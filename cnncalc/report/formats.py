@@ -157,7 +157,7 @@ def cell_text(v: Any, kind: str, units: bool | str) -> str:
         return "" if v is None else text_shape(v)
     if kind == "rf":
         return "" if v is None else "not defined" if not v.defined else \
-            f"{text_shape(v.size)} /{text_shape(v.stride)}"
+            "none" if not v.size else f"{text_shape(v.size)} /{text_shape(v.stride)}"
     return text_value(v, kind, units)
 
 
@@ -170,7 +170,7 @@ def _cell_latex(v: Any, kind: str, units: bool | str) -> str:
         return "" if v is None else latex_shape(v)
     if kind == "rf":
         return "" if v is None else "not defined" if not v.defined else \
-            f"{latex_shape(v.size)} / {latex_shape(v.stride)}"
+            "none" if not v.size else f"{latex_shape(v.size)} / {latex_shape(v.stride)}"
     return _latex_value(v, kind, units)
 
 

@@ -165,6 +165,8 @@ def test_mlp_receptive_field_is_empty_and_the_table_says_why() -> None:
     assert "receptive field: none (the input [N, features] has no spatial axes)" in text
     for fmt in ("markdown", "latex", "csv", "html"):
         assert "101770" in an.to_table(fmt)
+    # the RF cell of every row says "none" (not an empty "/")
+    assert an.to_table("csv").splitlines()[1] == "linear0,linear,1x128,100480,100352,128,none"
     assert cnncalc.analyze("seed_example").to_table().count("receptive field: none") == 0
 
 

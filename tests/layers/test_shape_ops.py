@@ -445,6 +445,20 @@ def test_probe_measures_a_part_of_a_spatial_split_and_skips_after_moved_axes() -
     assert checks["after"].status == "skipped"
 
 
+def test_probe_skips_a_field_cut_by_a_parts_own_border() -> None:
+    # Input length 5 split [3, 2]: a 3-wide padded conv on part 0 at the probe's position 2
+    # (its field 1..3 fits the input) reads part 0's padding at 3: torch sees 2 pixels, the
+    # field (ignoring borders, docs/conventions.md) is 3. Not a mismatch: a border clip.
+    arch = net([1, 1, 5], L("split", name="s", dim=2, sizes=[3, 2]),
+               L("conv", name="c", out_channels=1, kernel_size=3, padding=1, inputs=["s.0"]))
+    r = cnncalc.validate(arch, {}, "cpu", repeats=0, threads=1, rf=True)
+    assert r.ok, r.mismatches
+    check = {c.name: c.rf for c in r.layers if c.rf is not None}["c"]
+    assert check.status == "skipped"
+    assert check.predicted["size"] == [3] and check.measured["size"] == [2]
+    assert check.reason == "the field is clipped by the border of a split part at these sizes"
+
+
 def test_torch_module_returns_the_parts() -> None:
     m = cnncalc.to_torch(net([1, 5, 3], L("chunk", name="c", chunks=4, dim=1)), {})
     assert [tuple(p.shape) for p in m(torch.zeros(1, 5, 3))] == [(1, 2, 3), (1, 2, 3), (1, 1, 3)]
