@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 import cnncalc
+from cnncalc.report.compare import compare
+from cnncalc.report.sweep import sweep
 
 from .models import SEED_EXAMPLE
 
@@ -27,12 +29,18 @@ POST an architecture (the JSON of `GET /schema`) with the sizes you want bound; 
 layer's formulas, evaluated to numbers where the sizes are bound. Invalid input answers 422
 with the layer's name, index and JSON path; limits answer 413 (body size) or 422 (layers,
 expressions, bindings, time). See docs/service.md for the limits and their variables.
+
+Wherever a request takes an `architecture`, a zoo model's name (`"resnet50"`, GET /zoo) may
+stand in for its JSON. `POST /compare` and `POST /sweep` tabulate totals; `POST /explain`
+shows the working; `POST /import/onnx` turns an uploaded ONNX file into an architecture.
 """
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"description": "Request body larger than CNNCALC_MAX_BODY_BYTES."},
-    422: {"description": "Invalid architecture, expression or bindings, or a limit (layers, "
-                         "expression size, binding magnitude, time): names the layer."},
+    413: {"description": "Request body larger than CNNCALC_MAX_BODY_BYTES (an upload: "
+                         "CNNCALC_MAX_UPLOAD_BYTES)."},
+    422: {"description": "Invalid architecture, expression or bindings, an unknown zoo name or "
+                         "query option, or a limit (layers, expression size, binding "
+                         "magnitude, time): names the layer or the field."},
     503: {"description": "No worker free within CNNCALC_QUEUE_TIMEOUT_S; retry later."},
 }
 
@@ -50,11 +58,28 @@ def openapi(app: FastAPI) -> dict[str, Any]:
             continue
         comps[name] = d
     comps["Architecture"] = arch
-    for req in ("AnalyzeRequest", "ValidateRequest", "ExplainRequest"):
+    comps["ZooName"] = {"title": "ZooName", "type": "string", "enum": list(cnncalc.zoo_names()),
+                        "description": "The name of a zoo model (GET /zoo), in place of its "
+                                       "JSON."}
+    either = {"anyOf": [{"$ref": "#/components/schemas/Architecture"},
+                        {"$ref": "#/components/schemas/ZooName"}]}
+    for req in ("AnalyzeRequest", "ValidateRequest", "ExplainRequest", "SweepRequest"):
         props = comps[req]["properties"]
-        props["architecture"] = {"$ref": "#/components/schemas/Architecture"}
+        props["architecture"] = {**either, "description": props["architecture"].get(
+            "description", "")}
+    many = comps["CompareRequest"]["properties"]["architectures"]
+    many["items"] = either
     _examples(schema)
     return schema
+
+
+def _compare_example() -> dict[str, Any]:
+    cmp = compare(["seed_example", "lenet5"], {"N": 1, "H": 32, "W": 32},
+                  ("params", "macs"))
+    entries = cmp.to_dict()
+    for i, e in enumerate(entries):
+        e["macs_vs_first"] = cmp.ratio(i)
+    return {"quantities": list(cmp.quantities), "architectures": entries}
 
 
 def _examples(schema: dict[str, Any]) -> None:
@@ -68,6 +93,13 @@ def _examples(schema: dict[str, Any]) -> None:
 
     content("/analyze", "post")["example"] = cnncalc.analyze(
         SEED_EXAMPLE, {"H": 32, "W": 32}).to_dict()
+    content("/compare", "post")["example"] = _compare_example()
+    content("/sweep", "post")["example"] = {
+        "columns": ["H", "W", "params", "macs"],
+        "rows": [[r["H"], r["W"], r["params"], r["macs"]] for r in sweep(
+            "seed_example", {"H=W": [32, 64]}, quantities=("params", "macs"), as_frame=False)]}
+    content("/import/onnx", "post")["example"] = {
+        "architecture": SEED_EXAMPLE, "unused_parameters": []}
     content("/zoo", "get")["example"] = list(cnncalc.zoo_names())
     content("/zoo/{name}", "get")["example"] = SEED_EXAMPLE
     content("/health", "get")["example"] = {

@@ -24,7 +24,8 @@ SERVICE_ERROR_KINDS: dict[str, str] = {
                "(CNNCALC_BODY_TIMEOUT_S)",
     "not_found": "no such endpoint or zoo model",
     "method_not_allowed": "the endpoint does not answer this HTTP method",
-    "unavailable": "the endpoint needs something this server lacks (PyTorch for /validate)",
+    "unavailable": "the endpoint needs something this server lacks (PyTorch for /validate, "
+                   "onnx for /import/onnx, fastapi-offline for the API docs)",
     "busy": "no worker is free (the queue is full or the worker died); retry later",
     "internal": "a bug on the server, logged there and never shown",
 }

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,11 +26,26 @@ from .body import bad_value_message, first_bad_value
 from .docs import DESCRIPTION, openapi
 from .errors import Kind, error_body
 from .limits import BodyLimit
-from .routes import analyze, catalog, explain, health, validate
-from .service import Service
+from .routes import (
+    analyze,
+    apidocs,
+    catalog,
+    compare,
+    explain,
+    health,
+    imports,
+    page,
+    sweep,
+    validate,
+)
+from .service import CACHE_HEADER, Service
 from .settings import Settings, SettingsError
 
 log = logging.getLogger("cnncalc.api")
+
+UPLOAD_PATH = "/import/onnx"
+"""The one path whose body limit is CNNCALC_MAX_UPLOAD_BYTES (every other:
+CNNCALC_MAX_BODY_BYTES)."""
 
 HTTP_KINDS: dict[int, Kind] = {404: "not_found", 405: "method_not_allowed", 408: "timeout",
                                413: "limit"}
@@ -52,10 +68,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             svc.close()
 
+    # /docs and /redoc are routes of apidocs, with assets served here (no CDN)
     app = _App(title="cnncalc", version=cnncalc.__version__, description=DESCRIPTION,
-               lifespan=lifespan)
+               lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.service = svc
-    for r in (analyze.router, explain.router, validate.router, catalog.router, health.router):
+    # apidocs before page: /static/docs/... is matched before the page's /static files
+    for r in (analyze.router, explain.router, compare.router, sweep.router, imports.router,
+              validate.router, catalog.router, health.router, apidocs.router, page.router):
         app.include_router(r)
     # the decorator form, which takes a handler of one exception class (add_exception_handler
     # is typed for handlers of any Exception)
@@ -64,7 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.exception_handler(cnncalc.CnnCalcError)(_cnncalc_error)
     app.exception_handler(Exception)(_internal_error)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
-                       timeout_s=settings.body_timeout_s)
+                       timeout_s=settings.body_timeout_s,
+                       uploads={UPLOAD_PATH: settings.max_upload_bytes})
+    if settings.cors_origins:  # added last, so outermost: error answers carry its headers too
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
+                           expose_headers=[CACHE_HEADER], max_age=600)
     return app
 
 

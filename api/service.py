@@ -11,6 +11,7 @@ requests per pool are running or waiting, and the next one is answered 503 at on
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import logging
@@ -20,6 +21,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 from fastapi.responses import Response
+
+import cnncalc
 
 from . import worker
 from .body import bad_value_message, first_bad_value
@@ -36,11 +39,59 @@ CACHE_HEADER = "X-Cnncalc-Cache"
 
 def _declared_min(architecture: Any, name: str) -> int:
     """The smallest value the architecture declares for size ``name`` (``"symbols": {"P":
-    {"min": 0}}``), read from the raw request: 0 or 1 (the library checks the rest)."""
+    {"min": 0}}``), read from the raw request: 0 or 1 (the library checks the rest); for a
+    list of architectures, the smallest any of them declares."""
+    if isinstance(architecture, list):
+        return min((_declared_min(a, name) for a in architecture), default=1)
     syms = architecture.get("symbols") if isinstance(architecture, dict) else None
     spec = syms.get(name) if isinstance(syms, dict) else None
     lo = spec.get("min") if isinstance(spec, dict) else None
     return 0 if lo == 0 and not isinstance(lo, bool) else 1
+
+
+@functools.cache
+def _zoo_names() -> tuple[str, ...]:
+    return tuple(cnncalc.zoo_names())
+
+
+@functools.cache
+def _zoo_json(name: str) -> dict[str, Any]:
+    """A zoo model's JSON, read once (never mutated: requests only serialise it)."""
+    return cnncalc.zoo_json(name)
+
+
+def resolve(architecture: Any, path: list[str | int]) -> dict[str, Any] | Reply:
+    """The architecture JSON of a request: the object as given, or the zoo model a string
+    names (only a zoo name: never a file), or a 422 reply (kind ``input``) at ``path`` with
+    the closest names."""
+    if not isinstance(architecture, str):
+        arch: dict[str, Any] = architecture
+        return arch
+    names = _zoo_names()
+    if architecture in names:
+        return _zoo_json(architecture)
+    text = architecture.strip()
+    if text.startswith("{"):
+        msg = ("the architecture is a string holding JSON; send the JSON object itself (not "
+               "quoted), or a zoo model's name")
+    else:
+        close = difflib.get_close_matches(text.lower(), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        msg = (f"unknown zoo model {text[:80]!r}{hint} (the zoo: {', '.join(names)}; GET "
+               "/zoo)")
+    return 422, JSON, dumps(error_body("input", msg, path=path))
+
+
+def resolve_all(architectures: list[Any], field: str = "architectures"
+                ) -> list[dict[str, Any]] | Reply:
+    """:func:`resolve` of each architecture of a list (the first error answers)."""
+    out: list[dict[str, Any]] = []
+    for i, a in enumerate(architectures):
+        r = resolve(a, [field, i])
+        if isinstance(r, tuple):
+            return r
+        out.append(r)
+    return out
 
 
 class Gate:
@@ -94,10 +145,18 @@ class Service:
 
     # --- requests ----------------------------------------------------------------------------
 
-    def _envelope(self, architecture: dict[str, Any], bindings: dict[str, int]) -> str | Reply:
-        """Canonical JSON of the request, or a 422 reply for a cheap limit or a value the
-        service cannot use (NaN, Infinity, a lone surrogate: named with its path)."""
-        body = {"architecture": architecture, "bindings": bindings}
+    def _envelope(self, architecture: Any, bindings: dict[str, int],
+                  extra: dict[str, Any] | None = None) -> str | Reply:
+        """Canonical JSON of the request (``architecture``: a JSON object, a zoo name, or a
+        list of them), or a 422 reply for an unknown zoo name, a cheap limit or a value the
+        service cannot use (NaN, Infinity, a lone surrogate: named with its path).
+
+        A zoo name is replaced by its JSON here, once: the worker never sees the name, and the
+        request has the cache key of the same request with the JSON (values the service cannot
+        use are looked for first, in the request as sent). ``extra``: the request's other
+        fields (a grid, quantities), checked alike and part of the canonical request."""
+        more = extra or {}
+        body = {"architecture": architecture, "bindings": bindings, **more}
         try:
             req = canonical(body)
             req.encode()  # a lone surrogate cannot be (the cache key and the worker need it)
@@ -108,6 +167,15 @@ class Service:
                                                    path=bad[0]))
             return 422, JSON, dumps(error_body(
                 "limit", "the architecture JSON is nested too deeply", path=["architecture"]))
+        names = isinstance(architecture, str) or (
+            isinstance(architecture, list) and any(isinstance(a, str) for a in architecture))
+        if names:
+            resolved = (resolve_all(architecture) if isinstance(architecture, list)
+                        else resolve(architecture, ["architecture"]))
+            if isinstance(resolved, tuple):
+                return resolved
+            architecture = resolved
+            req = canonical({"architecture": architecture, "bindings": bindings, **more})
         for k, v in bindings.items():
             lo = _declared_min(architecture, k)
             if not lo <= v <= self.settings.max_binding:
@@ -116,21 +184,29 @@ class Service:
                     "(CNNCALC_MAX_BINDING)", path=["bindings", k]))
         return req
 
-    async def analyze(self, architecture: dict[str, Any], bindings: dict[str, int],
-                      fmt: str, convention: str = "cnncalc") -> Response:
+    async def analyze(self, architecture: dict[str, Any] | str, bindings: dict[str, int],
+                      fmt: str, convention: str = "cnncalc",
+                      table: worker.TableOptions | None = None) -> Response:
         """``POST /analyze``: from the cache (on the event loop), or computed in a worker and
-        cached."""
-        parts = (fmt,) if convention == "cnncalc" else (fmt, "convention", convention)
+        cached. ``table``: columns, depth and units of a table format."""
+        parts: tuple[str, ...] = (fmt,) if convention == "cnncalc" else (
+            fmt, "convention", convention)
+        if table is not None and table != worker.TableOptions():
+            parts = (*parts, "table", canonical(list(table)))
         return await self.analysis_job(architecture, bindings, worker.analyze_job,
-                                       (fmt, convention), parts)
+                                       (fmt, convention, table), parts)
 
-    async def analysis_job(self, architecture: dict[str, Any], bindings: dict[str, int],
+    async def analysis_job(self, architecture: Any, bindings: dict[str, int],
                            job: Callable[..., Reply], args: tuple[Any, ...],
-                           key_parts: tuple[str, ...]) -> Response:
+                           key_parts: tuple[str, ...],
+                           extra: dict[str, Any] | None = None) -> Response:
         """``job(canonical_request, *args)`` in an analysis worker under the time limit, its
         200 and 422 answers cached under the request and ``key_parts`` (which must tell apart
-        every answer ``args`` can give). ``job`` must be importable by the worker process."""
-        req = self._envelope(architecture, bindings)
+        every answer ``args`` can give). ``job`` must be importable by the worker process.
+        ``architecture``: a JSON object or zoo name, or a list of them (``POST /compare``);
+        ``extra``: the request's other fields, checked as the architecture is (a lone
+        surrogate is a 422) before ``key_parts`` are hashed."""
+        req = self._envelope(architecture, bindings, extra)
         if not isinstance(req, str):
             return reply_response(req)
         k = key(req, *key_parts)
@@ -144,7 +220,16 @@ class Service:
             self.cache.put(k, reply)
         return reply_response(reply, cache="miss" if self.cache.enabled else "off")
 
-    async def validate(self, architecture: dict[str, Any], bindings: dict[str, int]) -> Response:
+    async def uncached_job(self, job: Callable[..., Reply], args: tuple[Any, ...]) -> Response:
+        """``job(*args)`` in an analysis worker under the time limit, never cached (an
+        upload)."""
+        reply, _ = await self._queued(
+            self.gates["analysis"], self.analysis, job, args, self.settings.time_limit_s,
+            "CNNCALC_TIME_LIMIT_S")
+        return reply_response(reply)
+
+    async def validate(self, architecture: dict[str, Any] | str,
+                       bindings: dict[str, int]) -> Response:
         """``POST /validate``: build and run in torch on the CPU (never cached: it times)."""
         why = validation_unavailable()
         if why:
@@ -205,6 +290,14 @@ def reply_response(reply: Reply, cache: str | None = None) -> Response:
     if status == 503:
         headers = {**(headers or {}), "Retry-After": "1"}
     return Response(content=body, status_code=status, media_type=media, headers=headers)
+
+
+def onnx_unavailable() -> str | None:
+    """Why ``/import/onnx`` cannot work here, or None."""
+    if importlib.util.find_spec("onnx") is None:
+        return ("importing ONNX needs the onnx package, which is not installed on this "
+                "server; install cnncalc[onnx] to enable /import/onnx")
+    return None
 
 
 def validation_unavailable() -> str | None:

@@ -25,6 +25,10 @@ MAX_COUNT = 10**15
 """Upper bound of every count or byte setting."""
 DEFAULT_VALIDATE_MAX_BYTES = 2 * 1024**3
 """Default memory budget of ``/validate`` (as ``cnncalc validate``'s), bytes."""
+DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024**2
+"""Default size limit of an upload (``POST /import/onnx``), bytes."""
+_ORIGIN = re.compile(r"\*|https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+"""An origin of ``CNNCALC_CORS_ORIGINS``: ``*``, or scheme, host and optional port."""
 
 
 class SettingsError(ValueError):
@@ -61,6 +65,20 @@ def _env_float(name: str, default: float, lo: float = 0.0, hi: float = MAX_SECON
     if v > hi:
         raise SettingsError(f"{name}={raw!r} must be <= {hi:g}")
     return v
+
+
+def _env_origins(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """A comma list of origins (``https://host[:port]``, or ``*`` for any), as CORS compares
+    them: scheme and host, no path, no trailing slash."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    out = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for o in out:
+        if not _ORIGIN.fullmatch(o):
+            raise SettingsError(f"{name}: {o[:60]!r} is not an origin (scheme://host[:port], "
+                                "no path, or * for any)")
+    return out
 
 
 def _env_bytes(name: str, default: int) -> int:
@@ -102,6 +120,8 @@ class Settings:
     validate_max_bytes: int = DEFAULT_VALIDATE_MAX_BYTES
     validate_threads: int = 1
     validate_repeats: int = 3
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -117,7 +137,10 @@ class Settings:
         for f in fields(cls):
             name = "CNNCALC_" + f.name.upper()
             cur = getattr(base, f.name)
-            if f.name.endswith("_bytes") and f.name.startswith("validate"):
+            if f.name == "cors_origins":
+                values[f.name] = _env_origins(name, cur)
+            elif f.name.endswith("_bytes") and (f.name.startswith("validate")
+                                                or f.name == "max_upload_bytes"):
                 values[f.name] = _env_bytes(name, cur)
             elif isinstance(cur, float):
                 values[f.name] = _env_float(name, cur)

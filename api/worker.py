@@ -9,15 +9,25 @@ unexpected is sent back as a traceback for the parent to log (never to the clien
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import traceback
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from pathlib import PurePath
+from typing import Any, NamedTuple
 
 import cnncalc
+from cnncalc.commands.sweep import sweep_table
+from cnncalc.core.bindings import MAX_BINDING
+from cnncalc.core.schema import Architecture
+from cnncalc.onnx.load import load_onnx
 from cnncalc.pytorch.build import LayerFailure
-from cnncalc.report.tables import FORMATS
+from cnncalc.report.compare import compare
+from cnncalc.report.quantities import QUANTITIES, check_quantities
+from cnncalc.report.sweep import parse_values, records, sweep
+from cnncalc.report.tables import FORMATS, columns_of, write
 
 from .errors import error_body
 
@@ -58,17 +68,193 @@ def _request(canonical: str) -> tuple[dict[str, Any], dict[str, int] | None]:
     return req["architecture"], (req.get("bindings") or None)
 
 
-def analyze_job(canonical: str, fmt: str, convention: str = "cnncalc") -> Reply:
-    """``POST /analyze``: the output JSON (docs/output.md), or a table in ``fmt``; with
-    another tool's ``convention``, its totals too (a ``convention`` block, a table line)."""
+class TableOptions(NamedTuple):
+    """How a table format is drawn (the query options of ``POST /analyze``): the columns
+    (comma list), one row per group of layers at ``depth``, and K/M/G units (``si``, ``iec``
+    or False)."""
+
+    columns: str | None = None
+    depth: int | None = None
+    units: str | bool = False
+
+
+def option_error(option: str, exc: cnncalc.CnnCalcError) -> Reply:
+    """422 for a bad query option, naming it (path ``["query", option]``)."""
+    d = exc.to_dict()
+    d["path"] = ["query", option]
+    d["message"] = d["detail"] = f"{option}: {exc.message}"
+    return 422, JSON, dumps(d)
+
+
+def analyze_job(canonical: str, fmt: str, convention: str = "cnncalc",
+                table: TableOptions | None = None) -> Reply:
+    """``POST /analyze``: the output JSON (docs/output.md), or a table in ``fmt`` drawn with
+    ``table``'s options; with another tool's ``convention``, its totals too (a
+    ``convention`` block, a table line)."""
     arch, bindings = _request(canonical)
+    t = table or TableOptions()
+    if t.columns is not None:  # checked before the analysis, so that the error names it
+        try:
+            if "time" in columns_of(t.columns):
+                raise cnncalc.CnnCalcError("the time column needs a device profile, which "
+                                           "the service does not take (use cnncalc analyze "
+                                           "--profile)", kind="input")
+        except cnncalc.CnnCalcError as e:
+            return option_error("columns", e)
     try:
         an = cnncalc.analyze(arch, bindings, convention=convention)
         if fmt == "json":
             return 200, JSON, dumps(an.to_dict())
-        return 200, MEDIA_TYPES[fmt], an.to_table(fmt).encode()
+        return 200, MEDIA_TYPES[fmt], an.to_table(fmt, columns=t.columns, depth=t.depth,
+                                                  units=t.units).encode()
     except cnncalc.CnnCalcError as e:
         return error_reply(e)
+
+
+def _architectures(raw: list[dict[str, Any]]) -> list[Architecture] | Reply:
+    """Each architecture validated, an error naming its index (``architectures/i/...``)."""
+    out = []
+    for i, a in enumerate(raw):
+        try:
+            out.append(cnncalc.load(a))
+        except cnncalc.CnnCalcError as e:
+            d = e.to_dict()
+            d["path"] = ["architectures", i, *e.path]
+            return 422, JSON, dumps(d)
+    return out
+
+
+def compare_job(canonical: str, fmt: str, quantities: Sequence[str] | None,
+                units: str | bool = False) -> Reply:
+    """``POST /compare``: every architecture's totals under the shared bindings (JSON), or the
+    comparison table in ``fmt``."""
+    req = json.loads(canonical)
+    qs = _quantities(quantities)
+    if not isinstance(qs, list):
+        return qs
+    archs = _architectures(req["architecture"])
+    if isinstance(archs, tuple):
+        return archs
+    try:
+        cmp = compare(archs, req.get("bindings") or None, qs)
+    except cnncalc.CnnCalcError as e:
+        return error_reply(e)
+    if fmt != "json":
+        return 200, MEDIA_TYPES[fmt], cmp.render(fmt, units).encode()
+    entries = cmp.to_dict()
+    for i, entry in enumerate(entries):
+        r = cmp.ratio(i)
+        entry["macs_vs_first"] = None if r is None or not math.isfinite(r) else r
+    return 200, JSON, dumps({"quantities": list(cmp.quantities), "architectures": entries})
+
+
+def _quantities(quantities: Sequence[str] | None) -> list[str] | Reply:
+    """The totals to report (default :data:`~cnncalc.report.quantities.QUANTITIES`), or a 422
+    naming the unknown one (path ``["quantities"]``)."""
+    try:
+        return list(check_quantities(QUANTITIES if quantities is None else quantities))
+    except cnncalc.CnnCalcError as e:
+        d = e.to_dict()
+        d["path"] = ["quantities"]
+        return 422, JSON, dumps(d)
+
+
+MAX_SWEEP_ROWS = 100_000
+"""Most rows of one ``POST /sweep`` answer (the library allows more; a reply must stay small
+enough to send and to cache)."""
+
+
+def sweep_job(canonical: str, grid: dict[str, list[int] | str], fmt: str,
+              quantities: Sequence[str] | None, units: str | bool = False,
+              max_binding: int = MAX_BINDING) -> Reply:
+    """``POST /sweep``: one row per combination of the grid, swept sizes first, then the
+    totals: ``{"columns", "rows"}`` (JSON) or the table in ``fmt``. Every grid value is at
+    most ``max_binding`` (CNNCALC_MAX_BINDING), as a binding is."""
+    arch_raw, bindings = _request(canonical)
+    qs = _quantities(quantities)
+    if not isinstance(qs, list):
+        return qs
+    try:
+        arch = cnncalc.load(arch_raw)
+    except cnncalc.CnnCalcError as e:
+        return error_reply(e)
+    try:
+        count = 1
+        for key, values in grid.items():
+            vals = parse_values(values) if isinstance(values, str) else values
+            big = [v for v in vals if v > max_binding]
+            if big:
+                return 422, JSON, dumps(error_body(
+                    "binding", f"grid value {key}={big[0]} is above {max_binding} "
+                    "(CNNCALC_MAX_BINDING)", path=["grid", key]))
+            count *= len(vals)
+            if count > MAX_SWEEP_ROWS:
+                return 422, JSON, dumps(error_body(
+                    "limit", f"the grid has more than {MAX_SWEEP_ROWS} combinations (this "
+                    "service's most rows per sweep); use coarser steps", path=["grid", key]))
+    except cnncalc.CnnCalcError as e:
+        d = e.to_dict()
+        d["path"] = ["grid"]
+        return 422, JSON, dumps(d)
+    try:
+        rows = records(sweep(arch, grid, bindings, qs, as_frame=False))
+    except cnncalc.CnnCalcError as e:
+        if e.path:
+            return error_reply(e)
+        d = e.to_dict()
+        d["path"] = ["grid"]
+        return 422, JSON, dumps(d)
+    swept = [n.strip() for key in grid for n in key.split("=")]
+    if fmt != "json":
+        t = sweep_table(arch.name, rows, swept, dict(bindings or {}))
+        return 200, MEDIA_TYPES[fmt], write(t, fmt, units).encode()
+    columns = list(rows[0]) if rows else swept
+    return 200, JSON, dumps({"columns": columns, "rows": [[r[c] for c in columns]
+                                                          for r in rows]})
+
+
+def onnx_job(data: bytes, filename: str | None, name: str | None,
+             allow_opaque: bool, symbols: dict[str, str] | None = None) -> Reply:
+    """``POST /import/onnx``: the architecture of the uploaded bytes, parsed here (protobuf
+    only: nothing in the file is run, no custom-op library is loaded), and the initializers
+    no node reads; ``symbols`` renames input axes. Not a model: 422 kind ``input``."""
+    label = PurePath(filename or "").name[:200] or "the upload"
+    stem = PurePath(label).stem if filename else None
+    try:
+        onnx = load_onnx()
+    except cnncalc.CnnCalcError as e:
+        return 501, JSON, dumps(error_body("unavailable", e.message))
+    try:
+        model = _parse_onnx(onnx, data, label)
+        arch = cnncalc.from_onnx(model, symbols=symbols, name=name or stem,
+                                 allow_opaque=allow_opaque)
+    except cnncalc.CnnCalcError as e:
+        d = e.to_dict()
+        d["path"] = ["file"]
+        return 422, JSON, dumps(d)
+    read = {i for n in model.graph.node for i in n.input}
+    unused = [{"name": t.name, "shape": list(t.dims), "params": math.prod(t.dims)}
+              for t in model.graph.initializer if t.name not in read]
+    return 200, JSON, dumps({"architecture": arch.model_dump(mode="json", exclude_defaults=True),
+                             "unused_parameters": unused})
+
+
+def _parse_onnx(onnx: Any, data: bytes, label: str) -> Any:
+    """The ``ModelProto`` of ``data`` (external data is never looked for), or a
+    :class:`CnnCalcError` of kind ``input`` saying why these bytes are not a model."""
+    if not data:
+        raise cnncalc.CnnCalcError(f"{label}: the file is empty, not an ONNX model",
+                                   kind="input")
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as e:  # protobuf's DecodeError and friends
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise cnncalc.CnnCalcError(f"{label}: not an ONNX model, or a truncated one "
+                                   f"(protobuf: {why[:200]})", kind="input") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise cnncalc.CnnCalcError(f"{label}: not an ONNX model (no graph in the file)",
+                                   kind="input")
+    return model
 
 
 def validate_job(canonical: str, max_activations: int, max_params: int, threads: int,

@@ -9,12 +9,14 @@ from fastapi.openapi.models import Example
 from fastapi.responses import Response
 
 from cnncalc.report.conventions import names
+from cnncalc.report.tables import ALL_COLUMNS
 
 from ..docs import ERROR_RESPONSES
 from ..models import SEED_EXAMPLE, AnalysisOut, AnalyzeRequest, ErrorBody, Format
 from ..service import Service
 from ..worker import MEDIA_TYPES
 from . import service
+from .options import UNITS_HELP, only_query, table_only, table_options
 
 if TYPE_CHECKING:
     Convention = str
@@ -32,7 +34,9 @@ EXAMPLES: dict[str, Example] = {
              "value": {"architecture": SEED_EXAMPLE, "bindings": {"H": 32, "W": 32}}},
     "symbolic": {"summary": "formulas in H and W (no bindings)",
                  "value": {"architecture": SEED_EXAMPLE}},
-    "zoo": {"summary": "a zoo model: paste GET /zoo/resnet50 as the architecture",
+    "zoo": {"summary": "a zoo model by name, bound at 224x224",
+            "value": {"architecture": "resnet50", "bindings": {"N": 1, "H": 224, "W": 224}}},
+    "tiny": {"summary": "a small classifier, bound at 224x224",
             "value": {"architecture": {"name": "tiny", "input": {"shape": ["N", 3, "H", "W"]},
                                        "layers": [{"type": "conv", "out_channels": 8,
                                                    "kernel_size": 3, "padding": "same"},
@@ -68,10 +72,23 @@ async def analyze(
         "cnncalc", description="Also report the totals another tool would print for this "
         "network (`convention` in the JSON, a line under the table's totals): "
         + ", ".join(names()) + " (docs/conventions.md). cnncalc's own totals are unchanged."),
+    depth: int | None = Query(
+        None, ge=1, le=64, description="One row per group of layers sharing the first `depth` "
+        "parts of their dotted names, summed (`layer1.0.conv1` is in `layer1` at depth 1). "
+        "Table formats only."),
+    units: str | None = Query(None, description=UNITS_HELP),
+    columns: str | None = Query(
+        None, max_length=400, description="Comma-separated columns of the table, from: "
+        + ", ".join(ALL_COLUMNS) + ". Table formats only."),
+    _: None = Depends(only_query("format", "convention", "depth", "units", "columns")),
     svc: Service = Depends(service),
 ) -> Response:
-    """Analyse an architecture: numbers where ``bindings`` bind the sizes, formulas elsewhere.
+    """Analyse an architecture (its JSON or a zoo name): numbers where ``bindings`` bind the
+    sizes, formulas elsewhere.
 
-    Identical requests (same JSON up to key order and whitespace) are answered from a cache.
+    Identical requests (same JSON up to key order and whitespace) are answered from a cache;
+    a zoo name and its JSON are the same request.
     """
-    return await svc.analyze(body.architecture, body.bindings, fmt, convention)
+    table_only(fmt, depth=depth, units=units, columns=columns)
+    return await svc.analyze(body.architecture, body.bindings, fmt, convention,
+                             table_options(columns, depth, units))

@@ -3,6 +3,7 @@ bytes encoded once, so they stay fast however many analyses are queued."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 from typing import Any
 
@@ -53,9 +54,12 @@ async def zoo() -> Response:
 async def zoo_model(name: str = Path(description="A name from GET /zoo",
                                      examples=["resnet50"])) -> Response:
     """The architecture JSON of a zoo model, ready to POST to /analyze."""
-    if name not in cnncalc.zoo_names():
+    names = cnncalc.zoo_names()
+    if name not in names:
+        close = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
         return JSONResponse(status_code=404, content=error_body(
-            "not_found", f"unknown zoo model {name!r}; one of {', '.join(cnncalc.zoo_names())}",
+            "not_found", f"unknown zoo model {name[:80]!r}{hint} (the zoo: {', '.join(names)})",
             path=["name"]))
     return Response(_model(name), media_type=JSON)
 

@@ -21,6 +21,7 @@ from ..models import SEED_EXAMPLE, ErrorBody, ExplainRequest
 from ..service import Service
 from ..worker import JSON, Reply, dumps, error_reply
 from . import service
+from .options import only_query
 
 router = APIRouter(tags=["analysis"])
 
@@ -65,6 +66,7 @@ def explain_job(canonical: str, layer: str | None, fmt: str) -> Reply:
 )
 async def explain(
     body: ExplainRequest = Body(openapi_examples=EXAMPLES),
+    _: None = Depends(only_query()),
     svc: Service = Depends(service),
 ) -> Response:
     """Explain an architecture (or one layer or block of it, ``layer``) under ``bindings``."""

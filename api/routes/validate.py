@@ -10,6 +10,7 @@ from ..docs import ERROR_RESPONSES
 from ..models import SEED_EXAMPLE, ErrorBody, ValidateRequest
 from ..service import Service
 from . import service
+from .options import only_query
 
 router = APIRouter(tags=["analysis"])
 
@@ -33,6 +34,7 @@ EXAMPLES: dict[str, Example] = {
 )
 async def validate(
     body: ValidateRequest = Body(openapi_examples=EXAMPLES),
+    _: None = Depends(only_query()),
     svc: Service = Depends(service),
 ) -> Response:
     """Every size must be bound; the analysis must fit the validation budget
