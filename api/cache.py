@@ -1,4 +1,5 @@
-"""LRU cache of finished answers, keyed by the canonical JSON of the request."""
+"""LRU cache of finished answers, keyed by the canonical JSON of the request, and the raw-body
+index in front of it (:class:`BodyIndex`)."""
 
 from __future__ import annotations
 
@@ -55,10 +56,12 @@ class ReplyCache:
             self.hits += 1
             return r
 
-    def put(self, k: bytes, r: Reply) -> None:
+    def put(self, k: bytes, r: Reply) -> bool:
+        """Store ``r`` under ``k``; False where it is not stored (disabled, or the body is
+        over a quarter of ``max_bytes``)."""
         n = len(r[2])
         if not self.enabled or n > self.max_bytes // 4:
-            return
+            return False
         with self._lock:
             old = self._d.pop(k, None)
             if old is not None:
@@ -68,8 +71,40 @@ class ReplyCache:
             while len(self._d) > self.size or self._bytes > self.max_bytes:
                 _, gone = self._d.popitem(last=False)
                 self._bytes -= len(gone[2])
+        return True
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"entries": len(self._d), "bytes": self._bytes, "hits": self.hits,
                     "misses": self.misses}
+
+
+class BodyIndex:
+    """Digests of request bodies, byte for byte, and the cache key of each one's answer: a
+    body sent again is answered without parsing it or writing its canonical JSON. The same
+    bytes always parse to the same request, so the key found is the one the body's canonical
+    JSON would give; the answer itself stays in the :class:`ReplyCache` (an evicted one is a
+    miss here too). At most ``size`` entries, least recently used go first; used on the event
+    loop only."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._d: OrderedDict[bytes, bytes] = OrderedDict()
+
+    @staticmethod
+    def digest(body: bytes) -> bytes:
+        return hashlib.blake2b(body, digest_size=32).digest()
+
+    def get(self, digest: bytes) -> bytes | None:
+        k = self._d.get(digest)
+        if k is not None:
+            self._d.move_to_end(digest)
+        return k
+
+    def put(self, digest: bytes, k: bytes) -> None:
+        if self.size <= 0:
+            return
+        self._d[digest] = k
+        self._d.move_to_end(digest)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)

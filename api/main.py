@@ -25,6 +25,7 @@ import cnncalc
 from .body import bad_value_message, first_bad_value
 from .docs import DESCRIPTION, openapi
 from .errors import Kind, error_body
+from .fastpath import AnalyzeFastPath
 from .limits import BodyLimit
 from .routes import (
     analyze,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.exception_handler(StarletteHTTPException)(_http_error)
     app.exception_handler(cnncalc.CnnCalcError)(_cnncalc_error)
     app.exception_handler(Exception)(_internal_error)
+    app.add_middleware(AnalyzeFastPath, service=svc)  # inside BodyLimit: the body is whole
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        timeout_s=settings.body_timeout_s,
                        uploads={UPLOAD_PATH: settings.max_upload_bytes})

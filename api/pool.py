@@ -5,18 +5,28 @@ A request takes an idle worker, sends it ``(function, args)`` and waits at most 
 a worker that runs past it is killed (SIGKILL) and replaced in the background, so the request
 is answered at once and the server's own process never does symbolic work. Workers are forked
 from a fork server that has already imported cnncalc, so a replacement is ready in milliseconds.
+
+:meth:`WorkerPool.acall` (what the service uses) waits on the event loop itself, for an idle
+worker and then for the reply on the worker's socket, so a request costs no thread: a thread
+hop per request (a queue, a condition, a wake-up of the loop, the GIL changing hands) cost the
+server's process more than the rest of a cached answer. :meth:`WorkerPool.call` blocks (tests,
+scripts).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 import multiprocessing
 import pickle
 import queue
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
 from multiprocessing.process import BaseProcess
@@ -68,6 +78,17 @@ def context() -> ForkServerContext | SpawnContext:
 class _Worker:
     proc: BaseProcess
     conn: Connection
+    sock: socket.socket | None = field(default=None, repr=False)
+    """The connection's socket for non-blocking reads (:meth:`WorkerPool.acall`), made on
+    first use (a duplicate of ``conn``'s descriptor, closed with it)."""
+
+    def socket(self) -> socket.socket:
+        if self.sock is None:
+            self.sock = socket.socket(fileno=socket.dup(self.conn.fileno()))
+        return self.sock
+
+
+_Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[_Worker]"]
 
 
 class WorkerPool:
@@ -86,6 +107,7 @@ class WorkerPool:
         self.limits: dict[str, int] = {}
         self._start_timeout_s = start_timeout_s
         self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._live: set[_Worker] = set()
         self._lock = threading.Lock()
         self._started = False
@@ -178,7 +200,7 @@ class WorkerPool:
         with self._lock:
             if ready and self._current(gen):
                 self._live.add(w)
-                self._idle.put(w)
+                self._release_locked(w)
                 return True
         _kill(w)
         if not ready and self._current(gen):
@@ -232,12 +254,175 @@ class WorkerPool:
         if tag == "reply-and-exit":  # it ran out of memory and exits: replace it
             self._retire(w)
         else:
-            with self._lock:
-                if w in self._live:  # not closed meanwhile
-                    self._idle.put(w)
+            self._release(w)
         if tag == "bug":
             raise WorkerBug(value)
         return value
+
+    # --- jobs on the event loop ---------------------------------------------------------------
+
+    def _release(self, w: _Worker) -> None:
+        with self._lock:
+            self._release_locked(w)
+
+    def _release_locked(self, w: _Worker) -> None:
+        """An idle worker to the longest-waiting caller of :meth:`acall`, else to the idle
+        queue (where :meth:`call` and later callers find it); dropped if closed meanwhile.
+        Called with the lock held, from any thread."""
+        if w not in self._live:
+            return
+        while self._waiters:
+            loop, fut = self._waiters.popleft()
+            try:
+                loop.call_soon_threadsafe(self._hand_over, fut, w)
+                return
+            except RuntimeError:  # that loop is closed: the next waiter
+                continue
+        self._idle.put(w)
+
+    def _hand_over(self, fut: asyncio.Future[_Worker], w: _Worker) -> None:
+        """On the waiter's loop: give it ``w``, or release ``w`` again if it stopped waiting."""
+        if fut.done():
+            self._release(w)
+        else:
+            fut.set_result(w)
+
+    async def _idle_worker(self, deadline: float) -> _Worker:
+        """An idle worker, waiting on the event loop until ``deadline`` (loop time) at most."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[_Worker] = loop.create_future()
+        with self._lock:
+            try:  # put back meanwhile
+                return self._idle.get_nowait()
+            except queue.Empty:
+                self._waiters.append((loop, fut))
+
+        def expire() -> None:
+            if not fut.done():
+                fut.set_exception(PoolBusy(f"no {self.name} worker was free within "
+                                           f"{self.queue_timeout_s:g} s"))
+
+        timer = loop.call_at(deadline, expire)
+        try:
+            return await fut
+        except BaseException:  # cancelled after a worker was handed over: give it back
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self._release(fut.result())
+            raise
+        finally:
+            timer.cancel()
+
+    async def acall(self, fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float
+                    ) -> Any:
+        """:meth:`call` on the running event loop, without a thread: the same results and
+        exceptions. The job's worker is looked after by callbacks of the loop, so a caller
+        cancelled meanwhile leaves it to finish (or to be killed at its time limit) and
+        return to the pool."""
+        self.start()
+        data = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.queue_timeout_s
+        while True:
+            w = await self._idle_worker(deadline)
+            try:
+                # the idle worker is blocked reading, so this returns once it has read the
+                # request (at most the body limit, plus the job's arguments)
+                w.conn.send_bytes(data)
+                break
+            except OSError:  # died while idle: replace it and take another
+                self._retire(w)
+        fut: asyncio.Future[tuple[str, Any]] = loop.create_future()
+        _Reading(self, w, loop, fut, timeout_s)
+        tag, value = await fut
+        if tag == "bug":
+            raise WorkerBug(value)
+        return value
+
+
+_HEADER = struct.Struct("!i")
+_LONG_HEADER = struct.Struct("!Q")
+
+
+class _Reading:
+    """Reads one reply of ``w`` on ``loop`` without blocking it (the framing of
+    :meth:`multiprocessing.connection.Connection.send_bytes`: a 4-byte big-endian length, or
+    -1 and an 8-byte one), then releases or replaces the worker and resolves ``fut`` with
+    ``(tag, value)``, JobTimeout or WorkerCrashed. The worker sends nothing else, so reading
+    greedily never takes bytes of a later message."""
+
+    def __init__(self, pool: WorkerPool, w: _Worker, loop: asyncio.AbstractEventLoop,
+                 fut: asyncio.Future[tuple[str, Any]], timeout_s: float) -> None:
+        self.pool, self.w, self.loop, self.fut = pool, w, loop, fut
+        self.timeout_s = timeout_s
+        self.buf = bytearray()
+        self.size = -1
+        self.start = 0
+        self.sock = w.socket()
+        self.fd = self.sock.fileno()
+        self.timer = loop.call_later(timeout_s, self._timeout)
+        loop.add_reader(self.fd, self._readable)
+
+    def _finish(self, keep: bool, result: tuple[str, Any] | BaseException) -> None:
+        """Stop watching the socket (before the worker can be closed, or handed to another
+        request that watches it), then release (``keep``) or replace the worker, then
+        resolve the future (unless its caller stopped waiting)."""
+        self.loop.remove_reader(self.fd)
+        self.timer.cancel()
+        if keep:
+            self.pool._release(self.w)
+        else:
+            self.pool._retire(self.w)
+        if not self.fut.done():
+            if isinstance(result, BaseException):
+                self.fut.set_exception(result)
+            else:
+                self.fut.set_result(result)
+
+    def _timeout(self) -> None:
+        self._finish(False, JobTimeout(f"stopped after {self.timeout_s:g} s"))
+
+    def _crashed(self, e: BaseException) -> None:
+        self._finish(False, WorkerCrashed(f"a {self.pool.name} worker died "
+                                          f"({type(e).__name__})"))
+
+    def _readable(self) -> None:
+        try:
+            chunk = self.sock.recv(max(1 << 16, self.size + self.start - len(self.buf)),
+                                   socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self._crashed(e)
+            return
+        if not chunk:
+            self._crashed(EOFError())
+            return
+        self.buf += chunk
+        if self.size < 0:
+            if len(self.buf) < _HEADER.size:
+                return
+            (n,) = _HEADER.unpack_from(self.buf)
+            if n == -1:
+                if len(self.buf) < _HEADER.size + _LONG_HEADER.size:
+                    return
+                (n,) = _LONG_HEADER.unpack_from(self.buf, _HEADER.size)
+                self.start = _HEADER.size + _LONG_HEADER.size
+            else:
+                self.start = _HEADER.size
+            self.size = n
+        if len(self.buf) < self.start + self.size:
+            return
+        try:
+            tag, value = pickle.loads(memoryview(self.buf)[self.start:self.start + self.size])
+        except Exception as e:  # a torn or foreign message: the worker is not to be trusted
+            self._crashed(e)
+            return
+        # "reply-and-exit": it ran out of memory and exits: replace it
+        self._finish(tag != "reply-and-exit", (tag, value))
 
 
 def _kill(w: _Worker) -> None:
@@ -250,3 +435,8 @@ def _kill(w: _Worker) -> None:
         w.conn.close()
     except OSError:
         pass
+    if w.sock is not None:
+        try:
+            w.sock.close()
+        except OSError:
+            pass

@@ -5,6 +5,12 @@ listening socket on the same address with ``SO_REUSEPORT`` (the kernel spreads c
 across them) instead of uvicorn's ``--workers``, whose shared socket is made without a protocol
 number, so asyncio never sets ``TCP_NODELAY`` on its connections and every small response
 waits out the peer's 40 ms delayed ACK (measured: p50 44 ms for a cached answer, against 2 ms).
+
+Each uvicorn process has its own pool of analysis workers. Unless ``CNNCALC_WORKERS`` is set,
+the CPUs are shared out among the processes (``cpus // workers``, at least 1 each) rather than
+every process starting one analysis worker per CPU: on 2 cores, 2 uvicorn processes with 2
+analysis workers each put 4 CPU-bound processes on 2 cores, and each analysis then took more
+CPU time (measured: about 14 against 9 ms per resnet50 analysis).
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def _worker(host: str, port: int, log_level: str, access_log: bool) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def analysis_workers(processes: int, cpus: int | None = None) -> int:
+    """Analysis workers per uvicorn process when ``CNNCALC_WORKERS`` is not set: the CPUs
+    shared out among ``processes`` (at least 1 each)."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, processes))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m api.serve", description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -58,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run(APP, host=args.host, port=args.port, workers=args.workers,
                     log_level=args.log_level, access_log=not args.no_access_log)
         return 0
+    if not os.environ.get("CNNCALC_WORKERS", "").strip():  # inherited by every process
+        os.environ["CNNCALC_WORKERS"] = str(analysis_workers(args.workers))
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(args.host, args.port, args.log_level,
                                                not args.no_access_log))

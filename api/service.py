@@ -3,10 +3,10 @@
 The server's process only parses the envelope, checks cheap limits, looks up the cache and
 copies bytes; every analysis runs in a worker process under the time limit.
 
-Everything up to the cache look-up runs on the event loop, so a cache hit never waits for a
-thread. A miss waits for a worker in a thread of its pool's own bounded thread limiter (not
-the default thread pool that sync routes share); at most ``workers + CNNCALC_MAX_QUEUE``
-requests per pool are running or waiting, and the next one is answered 503 at once.
+Everything runs on the event loop: a cache hit never waits for a thread, and a miss waits
+for a worker and its reply there too (:meth:`api.pool.WorkerPool.acall`), holding no thread;
+at most ``workers + CNNCALC_MAX_QUEUE`` requests per pool are running or waiting, and the next
+one is answered 503 at once.
 """
 
 from __future__ import annotations
@@ -18,17 +18,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from fastapi.responses import Response
 
 import cnncalc
 
 from . import worker
 from .body import bad_value_message, first_bad_value
-from .cache import ReplyCache, canonical, key
+from .cache import BodyIndex, ReplyCache, canonical, key
 from .errors import error_body
-from .pool import JobTimeout, PoolBusy, WorkerBug, WorkerCrashed, WorkerPool
+from .pool import JobTimeout, PoolBusy, PoolError, WorkerCrashed, WorkerPool
 from .settings import Settings
 from .worker import JSON, Reply, dumps
 
@@ -95,19 +93,13 @@ def resolve_all(architectures: list[Any], field: str = "architectures"
 
 
 class Gate:
-    """At most ``limit`` requests running in or waiting for one pool; each waits in a thread
-    of its own limiter, so they never take the threads other routes need."""
+    """At most ``limit`` requests running in or waiting for one pool (each waits on the event
+    loop: a waiting request holds no thread)."""
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
         self.limit = limit
         self.inside = 0  # touched on the event loop only
-        self._limiter: anyio.CapacityLimiter | None = None
-
-    def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:  # made inside the running loop
-            self._limiter = anyio.CapacityLimiter(self.limit)
-        return self._limiter
 
 
 class Service:
@@ -116,6 +108,7 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = ReplyCache(settings.cache_size, settings.cache_max_bytes)
+        self.bodies = BodyIndex(settings.cache_size)
         self.analysis = WorkerPool("analysis", settings.workers,
                                    queue_timeout_s=settings.queue_timeout_s,
                                    memory_mb=settings.worker_memory_mb, threads=1,
@@ -206,19 +199,28 @@ class Service:
         ``architecture``: a JSON object or zoo name, or a list of them (``POST /compare``);
         ``extra``: the request's other fields, checked as the architecture is (a lone
         surrogate is a 422) before ``key_parts`` are hashed."""
+        response, _ = await self.keyed_job(architecture, bindings, job, args, key_parts, extra)
+        return response
+
+    async def keyed_job(self, architecture: Any, bindings: dict[str, int],
+                        job: Callable[..., Reply], args: tuple[Any, ...],
+                        key_parts: tuple[str, ...], extra: dict[str, Any] | None = None
+                        ) -> tuple[Response, bytes | None]:
+        """:meth:`analysis_job`, and the cache key of its answer where the answer is in the
+        cache now (a hit, or a miss just stored), else None."""
         req = self._envelope(architecture, bindings, extra)
         if not isinstance(req, str):
-            return reply_response(req)
+            return reply_response(req), None
         k = key(req, *key_parts)
         hit = self.cache.get(k)
         if hit is not None:
-            return reply_response(hit, cache="hit")
+            return reply_response(hit, cache="hit"), k
         reply, computed = await self._queued(
             self.gates["analysis"], self.analysis, job, (req, *args),
             self.settings.time_limit_s, "CNNCALC_TIME_LIMIT_S")
-        if computed and reply[0] in (200, 422):
-            self.cache.put(k, reply)
-        return reply_response(reply, cache="miss" if self.cache.enabled else "off")
+        stored = computed and reply[0] in (200, 422) and self.cache.put(k, reply)
+        return reply_response(reply, cache="miss" if self.cache.enabled else "off"), (
+            k if stored else None)
 
     async def uncached_job(self, job: Callable[..., Reply], args: tuple[Any, ...]) -> Response:
         """``job(*args)`` in an analysis worker under the time limit, never cached (an
@@ -247,7 +249,9 @@ class Service:
 
     async def _queued(self, gate: Gate, pool: WorkerPool, fn: Any, args: tuple[Any, ...],
                       limit: float, env: str) -> tuple[Reply, bool]:
-        """:meth:`_run` in a thread of ``gate``, or 503 at once when the gate is full."""
+        """``fn(*args)`` in a worker of ``pool``, waited for on the event loop: the worker's
+        reply and True, or an error reply of the service and False (503 at once when
+        ``gate`` is full)."""
         if gate.inside >= gate.limit:
             return (503, JSON, dumps(error_body(
                 "busy", f"server busy: {gate.limit} requests are already running or waiting "
@@ -255,32 +259,37 @@ class Service:
                 "later"))), False
         gate.inside += 1
         try:
-            return await anyio.to_thread.run_sync(
-                functools.partial(self._run, pool, fn, args, limit, env),
-                limiter=gate.limiter())
+            result: Reply = await pool.acall(fn, args, limit)
+            return result, True
+        except PoolError as e:
+            return _pool_error(e, limit, env), False
         finally:
             gate.inside -= 1
 
     def _run(self, pool: WorkerPool, fn: Any, args: tuple[Any, ...], limit: float,
              env: str) -> tuple[Reply, bool]:
-        """The worker's reply and True, or an error reply of the service and False."""
+        """:meth:`_queued` blocking, without the gate (scripts, tests)."""
         try:
             result: Reply = pool.call(fn, args, limit)
             return result, True
-        except JobTimeout:
-            return (422, JSON, dumps(error_body(
-                "timeout", f"the analysis took longer than this service's limit of {limit:g} s "
-                f"({env}) and was stopped; bind more sizes or use a smaller network"))), False
-        except PoolBusy as e:
-            return (503, JSON, dumps(error_body("busy", f"server busy: {e}; retry later"))), False
-        except WorkerCrashed as e:
-            log.error("%s", e)
-            return (503, JSON, dumps(error_body(
-                "busy", "the worker running this request died; retry later"))), False
-        except WorkerBug as e:
-            log.error("unexpected error in a worker:\n%s", e)
-            return (500, JSON, dumps(error_body(
-                "internal", "internal error (logged on the server)"))), False
+        except PoolError as e:
+            return _pool_error(e, limit, env), False
+
+
+def _pool_error(e: PoolError, limit: float, env: str) -> Reply:
+    """The answer to a job the pool could not finish (a bug or a crash is logged here)."""
+    if isinstance(e, JobTimeout):
+        return (422, JSON, dumps(error_body(
+            "timeout", f"the analysis took longer than this service's limit of {limit:g} s "
+            f"({env}) and was stopped; bind more sizes or use a smaller network")))
+    if isinstance(e, PoolBusy):
+        return 503, JSON, dumps(error_body("busy", f"server busy: {e}; retry later"))
+    if isinstance(e, WorkerCrashed):
+        log.error("%s", e)
+        return (503, JSON, dumps(error_body(
+            "busy", "the worker running this request died; retry later")))
+    log.error("unexpected error in a worker:\n%s", e)
+    return 500, JSON, dumps(error_body("internal", "internal error (logged on the server)"))
 
 
 def reply_response(reply: Reply, cache: str | None = None) -> Response:

@@ -1,32 +1,30 @@
 """cnncalc: closed-form shapes, parameters, MACs, memory and receptive fields of CNNs.
 
-This module is the public API and the one place that wires the wings together: the core asks
-for the two things that live above it through hooks installed here, the table renderer of
-:meth:`Analysis.to_table` (:mod:`cnncalc.report.tables`) and the zoo names :func:`load`
-accepts (:mod:`cnncalc.zoo`). Importing any ``cnncalc`` module runs this first.
+This module is the public API. Every name is imported on first use (:func:`__getattr__`), so
+``import cnncalc`` (and every ``cnncalc`` command, which imports it first) costs what Python's
+start costs, and a command imports only the wings it needs: a bound analysis never imports
+sympy, and torch and onnx only where asked for. The core asks for the two things that live
+above it, the table renderer of :meth:`Analysis.to_table` (:mod:`cnncalc.report.tables`) and
+the zoo names :func:`load` accepts (:mod:`cnncalc.zoo`), through :mod:`cnncalc.hooks`.
 """
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from . import zoo
-from .algebra.expr import compile_expr, compile_formula
-from .core.analysis import Analysis, LayerResult, ReceptiveField, Totals, set_table_renderer
-from .core.analysis import set_explainer as _set_explainer
-from .core.load import ArchLike, load, set_catalog
-from .core.load import analyze as _analyze
-from .core.schema import LAYER_TYPES, Architecture, json_schema
-from .errors import CnnCalcError
-from .report import conventions as _conventions
-from .report.compare import Comparison, compare
-from .report.explain import explain as _explain
-from .report.sweep import sweep
-from .report.tables import render as _render_table
-from .zoo import zoo_json, zoo_names
-
-set_table_renderer(_render_table)
-_set_explainer(_explain)
-set_catalog(zoo_names, zoo.load)
+if TYPE_CHECKING:
+    from .algebra.expr import compile_expr, compile_formula
+    from .batch import analyze_many
+    from .core.analysis import Analysis, LayerResult, ReceptiveField, Totals
+    from .core.load import ArchLike, load
+    from .core.schema import LAYER_TYPES, Architecture, json_schema
+    from .errors import CnnCalcError
+    from .onnx import from_onnx
+    from .pytorch.build import to_torch
+    from .pytorch.importer import from_torch
+    from .pytorch.validation import ValidationReport, validate
+    from .report.compare import Comparison, compare
+    from .report.sweep import sweep
+    from .zoo import zoo_json, zoo_names
 
 __version__ = "0.1.0"
 
@@ -34,17 +32,11 @@ __all__ = ["LAYER_TYPES", "Analysis", "Architecture", "CnnCalcError", "LayerResu
            "ReceptiveField", "Totals", "analyze", "compile_expr", "compile_formula",
            "json_schema", "load", "zoo_json", "zoo_names", "__version__", "to_torch", "validate",
            "ValidationReport"]
-__all__ += ["Comparison", "compare", "sweep", "from_onnx", "from_torch"]
-
-if TYPE_CHECKING:
-    from .onnx import from_onnx
-    from .pytorch.build import to_torch
-    from .pytorch.importer import from_torch
-    from .pytorch.validation import ValidationReport, validate
+__all__ += ["Comparison", "compare", "sweep", "from_onnx", "from_torch", "analyze_many"]
 
 
-def analyze(arch: ArchLike, bindings: Mapping[str, int] | None = None, *,
-            convention: str = "cnncalc") -> Analysis:
+def analyze(arch: "ArchLike", bindings: Mapping[str, int] | None = None, *,
+            convention: str = "cnncalc") -> "Analysis":
     """Analyse an architecture: per-layer shapes, params, MACs, memory and receptive fields as
     formulas in its free sizes, numbers where ``bindings`` bind them.
 
@@ -53,22 +45,43 @@ def analyze(arch: ArchLike, bindings: Mapping[str, int] | None = None, *,
     rules, in ``an.convention`` and in every output (docs/conventions.md); the analysis's own
     totals are unchanged. An unknown name is a :class:`CnnCalcError` (kind ``input``) that
     lists them."""
-    _conventions.check_name(convention)
-    return _conventions.apply(_analyze(arch, bindings), convention)
+    from .core.load import analyze as _analyze
+    from .report import conventions
+
+    conventions.check_name(convention)
+    return conventions.apply(_analyze(arch, bindings), convention)
 
 
-_LAZY = {"to_torch": "pytorch.build", "validate": "pytorch.validation",
+_LAZY = {"compile_expr": "algebra.expr", "compile_formula": "algebra.expr",
+         "Analysis": "core.analysis", "LayerResult": "core.analysis",
+         "ReceptiveField": "core.analysis", "Totals": "core.analysis",
+         "ArchLike": "core.load", "load": "core.load",
+         "LAYER_TYPES": "core.schema", "Architecture": "core.schema",
+         "json_schema": "core.schema", "CnnCalcError": "errors",
+         "Comparison": "report.compare", "compare": "report.compare", "sweep": "report.sweep",
+         "zoo_json": "zoo", "zoo_names": "zoo", "analyze_many": "batch",
+         "to_torch": "pytorch.build", "validate": "pytorch.validation",
          "ValidationReport": "pytorch.validation", "from_torch": "pytorch.importer",
          "from_onnx": "onnx"}
+"""Public name -> the module (under ``cnncalc``) that defines it."""
 
 
 def __getattr__(name: str) -> Any:
-    """The PyTorch side (``to_torch``, ``validate``, ``ValidationReport``, ``from_torch``) and
-    the ONNX importer (``from_onnx``), imported on first use: ``import cnncalc`` never imports
-    torch or onnx, and the core works without them."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
+    """A public name, imported from its module on first use (:data:`_LAZY`), or a module of the
+    package (``cnncalc.zoo``): ``import cnncalc`` imports none of the wings, nor torch, onnx,
+    sympy, numpy or pydantic."""
     import importlib
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    import importlib.util
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name.isidentifier() and not name.startswith("_") and \
+            importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a module: ``cnncalc.zoo``
+    else:
+        raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

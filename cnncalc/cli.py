@@ -1,5 +1,7 @@
 """The ``cnncalc`` command. Sub-commands live in :mod:`cnncalc.commands`, one module each.
 
+Only the chosen sub-command's module is imported (``cnncalc --help`` lists the registry of
+:data:`cnncalc.commands.COMMANDS`), so a command pays for the wings it uses and nothing else.
 Bad input exits with code 2 and one line naming the layer and what is wrong; never a traceback.
 """
 
@@ -27,20 +29,39 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _module(name: str) -> ModuleType:
+    """The module of the sub-command ``name``."""
+    return importlib.import_module(f".commands.{COMMANDS[name][0]}", __package__)
+
+
 def _modules() -> list[ModuleType]:
-    return [importlib.import_module(f".commands.{name}", __package__) for name in COMMANDS]
+    return [_module(name) for name in COMMANDS]
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to document the command)."""
+def parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used to document the command): every sub-command with its
+    arguments. With ``only`` a sub-command's name: that sub-command alone (what ``main`` parses
+    a command line naming it with); with any other string: every sub-command by name and
+    help, none of their modules imported (``cnncalc --help``, and the error for a missing or
+    unknown sub-command)."""
     p = _Parser(prog="cnncalc", description="Closed-form shapes, parameters, MACs, memory and "
                 "receptive fields of CNNs, checked against PyTorch.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for mod in _modules():
-        sp = sub.add_parser(mod.NAME, help=mod.HELP, description=mod.HELP)
-        mod.add_arguments(sp)
-        sp.set_defaults(_run=mod.run)
+    for name, (_, help_) in COMMANDS.items():
+        if only in COMMANDS and name != only:
+            continue
+        sp = sub.add_parser(name, help=help_, description=help_)
+        if only is None or name == only:
+            mod = _module(name)
+            mod.add_arguments(sp)
+            sp.set_defaults(_run=mod.run)
     return p
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The sub-command ``argv`` starts with, or None (the top level has no option but
+    ``--help``, which lists every sub-command: ``cnncalc -h analyze`` too)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
 
 
 def _fail(message: str) -> int:
@@ -53,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Bad input, bad files, bad options and bad ``CNNCALC_*`` variables exit with code 2 and one
     line on stderr; an interrupt exits with 130."""
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser(only=_chosen(argv) or "").parse_args(argv)
     try:
         envvars.check()
         return int(args._run(args))

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-setup_venv .venv-notorch dev,service,tables
+setup_venv .venv-notorch dev,service,tables,cluster
 . .venv-notorch/bin/activate
 if python -c 'import torch' >/dev/null 2>&1; then
   echo "error: torch is installed in .venv-notorch; remove the folder and rerun" >&2

@@ -1,8 +1,9 @@
 """Routers of the HTTP service: thin async functions over :class:`api.service.Service`.
 
 Every route is async and cheap on the event loop (cached bytes, a cache look-up); the only
-waiting, for a worker process, happens in threads of the pools' own limiters, so no queue of
-slow requests can take the threads or the loop that the other answers need."""
+waiting, for a worker process, is on the loop too and bounded per pool (503 past
+``CNNCALC_WORKERS + CNNCALC_MAX_QUEUE``), so no queue of slow requests can take the threads or
+the loop that the other answers need."""
 
 from __future__ import annotations
 

@@ -20,8 +20,6 @@ import math
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Union
 
-import sympy
-
 # Re-exported: the graph imports these from here, and the symbolic-budget error message
 # tells users of cnncalc.algebra.arith.symbolic_budget.
 from .bounds import MAX_RESULT_LOG10 as MAX_RESULT_LOG10
@@ -36,9 +34,14 @@ from .budget import symbolic_budget as symbolic_budget
 from .printing import pretty
 
 if TYPE_CHECKING:
+    import sympy
     from typing_extensions import TypeIs
 
-Value = Union[int, sympy.Expr]
+    Value = Union[int, sympy.Expr]
+else:
+    from .lazy import sympy  # a bound analysis never imports sympy
+
+    Value = Union[int, "sympy.Expr"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -48,8 +51,19 @@ def sym(name: str) -> sympy.Symbol:
 
 
 def is_num(v: object) -> TypeIs[int]:
-    """True for a plain int (not bool): narrows a :data:`Value` to ``int``."""
-    return isinstance(v, int) and not isinstance(v, bool)
+    """True for a plain int: narrows a :data:`Value` to ``int``. False for a bool, a Fraction,
+    a float and every sympy number (sizes reach the rules as plain ints: the bindings and the
+    evaluator make them so)."""
+    return type(v) is int
+
+
+_INT = frozenset((int,))
+"""``_INT.issuperset(map(type, vals))``: every value a plain int (the test in C, no loop)."""
+
+
+def all_ints(vals: Iterable[object]) -> bool:
+    """True when every value is a plain int (:func:`is_num`); True for none."""
+    return _INT.issuperset(map(type, vals))
 
 
 def as_int(v: Value | sympy.Basic) -> int:
@@ -142,7 +156,7 @@ def _floordiv_sym(a: sympy.Expr, b: int) -> Value:
 
 def floordiv(a: Value, b: Value) -> Value:
     """``a // b`` for a positive divisor ``b``; collapses nested floors."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         return a // b
     if is_num(b):
         return _floordiv_sym(sympy.sympify(a), b)
@@ -151,7 +165,7 @@ def floordiv(a: Value, b: Value) -> Value:
 
 def ceildiv(a: Value, b: Value) -> Value:
     """``ceil(a / b)`` for integer ``a`` and a positive divisor ``b``, as ``(a + b - 1) // b``."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         return -((-a) // b)
     if is_num(b):
         return floordiv(a + b - 1, b)
@@ -160,31 +174,36 @@ def ceildiv(a: Value, b: Value) -> Value:
 
 def mod(a: Value, b: Value) -> Value:
     """``a % b`` (Python semantics for ints; sympy Mod otherwise)."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         return a % b
     return norm(a - b * floordiv(a, b))
 
 
 def vmax(*vals: Value) -> Value:
     """Maximum; numeric when all are numbers, sympy Max otherwise."""
-    nums = [v for v in vals if is_num(v)]
-    if len(nums) == len(vals):
-        return max(nums)
+    if _INT.issuperset(map(type, vals)):
+        return max(vals)
     guard(*vals)  # sympy compares the arguments pairwise: bound them first
     return norm(sympy.Max(*vals))
 
 
 def vmin(*vals: Value) -> Value:
     """Minimum; numeric when all are numbers, sympy Min otherwise."""
-    nums = [v for v in vals if is_num(v)]
-    if len(nums) == len(vals):
-        return min(nums)
+    if _INT.issuperset(map(type, vals)):
+        return min(vals)
     guard(*vals)  # sympy compares the arguments pairwise: bound them first
     return norm(sympy.Min(*vals))
 
 
 def prod(vals: Iterable[Value]) -> Value:
     """Product in one go (one sympy Mul when anything is symbolic)."""
+    if not isinstance(vals, (tuple, list)):
+        vals = tuple(vals)
+    for v in vals:  # a loop: quicker than all_ints on the few factors of a product
+        if type(v) is not int:
+            break
+    else:  # every size bound: integer work only
+        return math.prod(vals)
     nums = 1
     syms: list[sympy.Expr] = []
     for v in vals:
@@ -199,6 +218,10 @@ def prod(vals: Iterable[Value]) -> Value:
 
 def total(vals: Iterable[Value]) -> Value:
     """Sum in one go: one sympy Add, never repeated ``+=`` (quadratic in sympy)."""
+    if not isinstance(vals, (tuple, list)):
+        vals = tuple(vals)
+    if _INT.issuperset(map(type, vals)):  # every size bound: integer work only
+        return sum(vals)
     nums = 0
     syms: list[sympy.Expr] = []
     for v in vals:
@@ -213,7 +236,7 @@ def total(vals: Iterable[Value]) -> Value:
 
 def divide_exact(a: Value, b: Value) -> Value:
     """``a / b`` where the caller knows (or requires) ``b`` divides ``a``."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         return a // b
     return norm(sympy.sympify(a) / b)
 
@@ -221,7 +244,7 @@ def divide_exact(a: Value, b: Value) -> Value:
 def ratio(a: Value, b: Value) -> Value:
     """Exact ``a / b``: an int when it divides, a sympy Rational or expression otherwise (never
     a float). Receptive-field strides after upsampling are such ratios."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         if a % b == 0:
             return a // b
         return sympy.Rational(a, b)
@@ -230,7 +253,7 @@ def ratio(a: Value, b: Value) -> Value:
 
 def same(a: Value, b: Value) -> bool | None:
     """Decide ``a == b``: True, False, or None when it depends on the free symbols."""
-    if is_num(a) and is_num(b):
+    if type(a) is int and type(b) is int:
         return a == b
     d = sympy.expand(sympy.sympify(a) - b)
     if d == 0:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
-import sympy
+if TYPE_CHECKING:
+    import sympy
+else:
+    from .lazy import sympy  # ints need no sympy
 
 MAX_RESULT_LOG10 = 300
 """Every per-layer number stays below ``10**300`` in magnitude, so any total converts to a

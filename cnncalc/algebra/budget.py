@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ..envvars import env_int
 from ..errors import CnnCalcError
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from .lazy import sympy  # ints need no sympy
 
 BUDGET_ENV = "CNNCALC_SYMBOLIC_BUDGET"
 DEFAULT_SECONDS = 20
@@ -137,18 +142,23 @@ def layer_budget() -> Iterator[LayerBudget]:
         _ACTIVE.reset(token)
 
 
-def _nodes_over(roots: list[sympy.Basic], cap: int) -> bool:
-    """True when the expressions ``roots`` have more than ``cap`` nodes together (stops
-    counting there: cheap)."""
-    stack = list(roots)
+@functools.lru_cache(maxsize=65536)
+def _nodes(x: sympy.Basic, cap: int) -> int:
+    """The nodes of ``x`` (as printed: shared sub-expressions count each time), counted up to
+    ``cap + 1`` (cheap); cached: a network passes the same values from layer to layer."""
+    stack = [x]
     n = 0
     while stack:
-        x = stack.pop()
         n += 1
         if n > cap:
-            return True
-        stack.extend(x.args)
-    return False
+            return n
+        stack.extend(stack.pop().args)
+    return n
+
+
+def _nodes_over(roots: list[sympy.Basic], cap: int) -> bool:
+    """True when the expressions ``roots`` have more than ``cap`` nodes together."""
+    return sum(_nodes(x, cap) for x in roots) > cap
 
 
 def in_layer() -> bool:
@@ -164,7 +174,7 @@ def guard(*vals: object) -> None:
     if time.monotonic() > b.deadline:
         b.trip(f"more than {b.seconds:g} seconds of symbolic work in this analysis, "
                "reached in this layer")
-    syms = [v for v in vals if isinstance(v, sympy.Basic)]
+    syms = [v for v in vals if not isinstance(v, int) and isinstance(v, sympy.Basic)]
     if not syms:
         return
     if len(vals) > 1:  # the arguments of a Min or Max

@@ -19,14 +19,17 @@ import ast
 import functools
 import re
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
-
-import sympy
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..envvars import limit as _env_limit
 from ..errors import CnnCalcError
 from .arith import Value, ceildiv, floordiv, is_num, mod, norm, sym, vmax, vmin
 from .bounds import MAX_SYMBOLIC_LOG10
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from .lazy import sympy  # ints need no sympy
 
 MAX_LENGTH = _env_limit("CNNCALC_MAX_EXPR_LENGTH", 256, 1, 100_000)
 MAX_DEPTH = _env_limit("CNNCALC_MAX_EXPR_DEPTH", 16, 1, 100)
@@ -214,10 +217,10 @@ class _Compiler:
             if not NAME_RE.match(name) or name in RESERVED or "__" in name:
                 raise _fail(text, f"{name!r} is not allowed as a size name")
             self.names.add(name)
-            symbol = sym(name)
 
             def lookup(env: Env) -> Value:
-                return env.get(name, symbol)
+                v = env.get(name)
+                return sym(name) if v is None else v  # sym is cached: made once per name
             return lookup
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = self.compile(node.operand, depth + 1)

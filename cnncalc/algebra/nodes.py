@@ -89,7 +89,6 @@ def power(b: Node, k: int) -> Node:
         return const(1)
     if k == 1:
         return b
-    import numpy as np
 
     def iv(lo: Mapping[str, int], hi: Mapping[str, int]) -> Interval:
         r = b.iv(lo, hi)
@@ -101,7 +100,14 @@ def power(b: Node, k: int) -> Node:
         if c <= 0:
             return c**k, a**k
         return 0, max(-a, c)**k
-    return Node(lambda env: b.ev(env) ** k, lambda env: np.power(b.bd(env), k), iv)
+
+    def bd(env: Mapping[str, Any]) -> Any:
+        x = b.bd(env)
+        if isinstance(x, int):
+            return x**k
+        import numpy as np
+        return np.power(x, k)
+    return Node(lambda env: b.ev(env) ** k, bd, iv)
 
 
 def _max(a: Any, b: Any) -> Any:
@@ -134,9 +140,13 @@ def minmax(args: list[Node], is_max: bool) -> Node:
 
 def _flag(env: Mapping[str, Any], bad: Any, why: Callable[[], str]) -> Any:
     """Rows where ``bad`` holds: collected in the env's sink (array evaluation), else refused.
-    Returns the mask (False for a scalar that passes)."""
+    Returns the mask (False for a scalar that passes). NumPy is imported only for arrays."""
+    if isinstance(bad, bool):
+        if bad:
+            raise CnnCalcError(why(), kind="binding")
+        return False
     import numpy as np
-    if isinstance(bad, (bool, np.bool_)):
+    if isinstance(bad, np.bool_):
         if bad:
             raise CnnCalcError(why(), kind="binding")
         return False
@@ -153,7 +163,6 @@ def _flag(env: Mapping[str, Any], bad: Any, why: Callable[[], str]) -> Any:
 def div(p: Node, q: Node | int, mode: str, text: Callable[[], str]) -> Node:
     """``p / q`` rounded by ``mode``: "floor", "ceil", or "exact" (the value is an integer for
     every valid binding: a remainder marks the row invalid). A symbolic ``q`` must be >= 1."""
-    import numpy as np
     pev, pbd = p.ev, p.bd
 
     def checked(env: Mapping[str, Any]) -> tuple[Any, Any]:
@@ -164,7 +173,8 @@ def div(p: Node, q: Node | int, mode: str, text: Callable[[], str]) -> Node:
             den = q.ev(env)
             bad = _flag(env, den < 1, lambda: f"{text()}: its denominator is not >= 1 under "
                         "these bindings (see the constraints)")
-            if bad is not False:
+            if bad is not False:  # an array: the rows flagged divide by 1 instead
+                import numpy as np
                 den = np.where(bad, 1, den)
         if mode == "exact" and (SINK in env or STRICT in env):
             _flag(env, num % den != 0, lambda: f"{text()} is not an integer under these "

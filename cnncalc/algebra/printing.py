@@ -18,10 +18,12 @@ it has no rational numbers. LaTeX output keeps sympy's printer (:func:`sympy.lat
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any
 
-import sympy
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
+if TYPE_CHECKING:
+    import sympy
+else:
+    from .lazy import sympy  # an int prints without sympy
 
 
 def pretty(e: int | sympy.Basic) -> str:
@@ -33,7 +35,7 @@ def pretty(e: int | sympy.Basic) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def _text(e: sympy.Basic) -> str:
-    return _Printer().doprint(e)
+    return _printer_class()().doprint(e)
 
 
 def _has_den(e: sympy.Basic) -> bool:
@@ -48,53 +50,61 @@ def _has_den(e: sympy.Basic) -> bool:
     return False
 
 
-class _Printer(StrPrinter):
-    """sympy's ``str()`` printer, speaking the expression grammar."""
+@functools.cache
+def _printer_class() -> Any:
+    """The printer class, made on first use (it subclasses sympy's, imported then)."""
+    from sympy.printing.precedence import PRECEDENCE
+    from sympy.printing.str import StrPrinter
 
-    def _fraction(self, e: sympy.Expr) -> str:
-        """``e`` as one ``numerator/denominator`` (exact when ``e`` is an integer)."""
-        num, den = sympy.fraction(sympy.together(e))
-        for _ in range(3):  # together() may cancel a factor and distribute: (H*S - ...)/(2*S)
-            if den != 1 or not _has_den(num):
-                break
-            num, den = sympy.fraction(sympy.together(num))
-        if den == 1:
-            return self._print(num)
-        # as Python reads a/b: the numerator in brackets below a product, the denominator
-        # from a product on (H/(2*S))
-        return (f"{self.parenthesize(num, PRECEDENCE['Mul'], strict=True)}/"
-                f"{self.parenthesize(den, PRECEDENCE['Mul'])}")
+    class _Printer(StrPrinter):
+        """sympy's ``str()`` printer, speaking the expression grammar."""
 
-    def _print_Add(self, expr: sympy.Add, order: object = None) -> str:
-        # One fractional term is exact exactly when the sum is; two or more go over one
-        # denominator (H/2 + W/2 is an integer for odd H and W).
-        if sum(1 for t in expr.args if _has_den(t)) >= 2:
-            return self._fraction(expr)
-        return super()._print_Add(expr, order=order)
+        def _fraction(self, e: sympy.Expr) -> str:
+            """``e`` as one ``numerator/denominator`` (exact when ``e`` is an integer)."""
+            num, den = sympy.fraction(sympy.together(e))
+            for _ in range(3):  # together() may cancel a factor and distribute: (H*S - ...)/(2*S)
+                if den != 1 or not _has_den(num):
+                    break
+                num, den = sympy.fraction(sympy.together(num))
+            if den == 1:
+                return self._print(num)
+            # as Python reads a/b: the numerator in brackets below a product, the denominator
+            # from a product on (H/(2*S))
+            return (f"{self.parenthesize(num, PRECEDENCE['Mul'], strict=True)}/"
+                    f"{self.parenthesize(den, PRECEDENCE['Mul'])}")
 
-    def _print_Mul(self, expr: sympy.Mul) -> str:
-        # A factor that is a sum with fractions, (H/2 + 1/2)*W: one fraction for the product.
-        if any(_has_den(f) for f in expr.args if f.is_Add or (f.is_Pow and f.args[0].is_Add)):
-            return self._fraction(expr)
-        return super()._print_Mul(expr)
+        def _print_Add(self, expr: sympy.Add, order: object = None) -> str:
+            # One fractional term is exact exactly when the sum is; two or more go over one
+            # denominator (H/2 + W/2 is an integer for odd H and W).
+            if sum(1 for t in expr.args if _has_den(t)) >= 2:
+                return self._fraction(expr)
+            return super()._print_Add(expr, order=order)
 
-    def _rounding(self, name: str, arg: sympy.Expr) -> str:
-        # floor(a/b) rounds only when the division is the whole argument.
-        return f"{name}({self._fraction(arg)})"
+        def _print_Mul(self, expr: sympy.Mul) -> str:
+            # A factor that is a sum with fractions, (H/2 + 1/2)*W: one fraction for the product.
+            if any(_has_den(f) for f in expr.args if f.is_Add or (f.is_Pow and f.args[0].is_Add)):
+                return self._fraction(expr)
+            return super()._print_Mul(expr)
 
-    def _print_floor(self, expr: sympy.floor) -> str:
-        return self._rounding("floor", expr.args[0])
+        def _rounding(self, name: str, arg: sympy.Expr) -> str:
+            # floor(a/b) rounds only when the division is the whole argument.
+            return f"{name}({self._fraction(arg)})"
 
-    def _print_ceiling(self, expr: sympy.ceiling) -> str:
-        return self._rounding("ceil", expr.args[0])
+        def _print_floor(self, expr: sympy.floor) -> str:
+            return self._rounding("floor", expr.args[0])
 
-    def _print_Max(self, expr: sympy.Max) -> str:
-        return f"max({self.stringify(expr.args, ', ')})"
+        def _print_ceiling(self, expr: sympy.ceiling) -> str:
+            return self._rounding("ceil", expr.args[0])
 
-    def _print_Min(self, expr: sympy.Min) -> str:
-        return f"min({self.stringify(expr.args, ', ')})"
+        def _print_Max(self, expr: sympy.Max) -> str:
+            return f"max({self.stringify(expr.args, ', ')})"
 
-    def _print_Mod(self, expr: sympy.Mod) -> str:
-        a, b = expr.args
-        return (f"{self.parenthesize(a, PRECEDENCE['Mul'], strict=True)} % "
-                f"{self.parenthesize(b, PRECEDENCE['Mul'])}")
+        def _print_Min(self, expr: sympy.Min) -> str:
+            return f"min({self.stringify(expr.args, ', ')})"
+
+        def _print_Mod(self, expr: sympy.Mod) -> str:
+            a, b = expr.args
+            return (f"{self.parenthesize(a, PRECEDENCE['Mul'], strict=True)} % "
+                    f"{self.parenthesize(b, PRECEDENCE['Mul'])}")
+
+    return _Printer

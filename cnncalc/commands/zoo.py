@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..zoo import load, zoo_names
+from ..zoo import description, zoo_names
 
 NAME = "zoo"
 HELP = "list the reference architectures"
@@ -16,5 +16,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     for name in zoo_names():
-        print(f"{name:16s} {load(name).description or ''}".rstrip())
+        print(f"{name:16s} {description(name)}".rstrip())
     return 0

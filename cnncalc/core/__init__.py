@@ -11,7 +11,8 @@ Modules in import order (each imports only those above it, :mod:`cnncalc.algebra
     engine                      walks the graph, applies the layers, builds the Analysis
     load                        load() and analyze(), the entry points
 
-The two things the core needs from above, the table renderer and the zoo's names, are
-installed by :mod:`cnncalc` (see :func:`~cnncalc.core.analysis.set_table_renderer` and
-:func:`~cnncalc.core.load.set_catalog`).
+The things the core needs from above, the table renderer, the explainer and the zoo's names,
+are named in :mod:`cnncalc.hooks` and installed by :mod:`cnncalc.core.load` (see
+:func:`~cnncalc.core.analysis.set_table_renderer` and :func:`~cnncalc.core.load.set_catalog`);
+each imports its module on the first call.
 """

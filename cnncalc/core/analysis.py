@@ -7,10 +7,11 @@ bindings with exact integer floors (design sweeps).
 The engine (:mod:`cnncalc.core.engine`) produces an ``Analysis`` and hands it ``rerun``, its own
 run, for the cases where a binding must be checked by a bound analysis; this module never
 imports the engine. Constraints come from :func:`cnncalc.core.constraints.derive` on the
-output shapes and notes. :meth:`Analysis.to_table` calls the renderer that :mod:`cnncalc`
-installs from :mod:`cnncalc.report.tables` (:func:`set_table_renderer`): the core does not
-import the report wing. In a notebook an analysis shows that table (``_repr_html_``,
-``_repr_markdown_``); ``to_dataframe()`` gives one pandas row per layer.
+output shapes and notes. :meth:`Analysis.to_table` calls the renderer that
+:mod:`cnncalc.hooks` names (:func:`cnncalc.report.tables.render`, imported on the first call;
+:func:`set_table_renderer` replaces it): the core does not import the report wing. In a
+notebook an analysis shows that table (``_repr_html_``, ``_repr_markdown_``);
+``to_dataframe()`` gives one pandas row per layer.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from __future__ import annotations
 import functools
 import html
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-import sympy
-
-from ..algebra.arith import Value, free_names, is_num, norm, prod, total
+from .. import hooks
+from ..algebra.arith import Value, _int_valued, free_names, is_num, norm, prod, total
 from ..algebra.compile import (
     Node,
+    compile_function,
     compile_int,
     compile_node,
     compile_sign,
@@ -49,6 +51,11 @@ from .results import (
     shape_text,
 )
 from .schema import Architecture
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # imported on first symbolic use
 
 __all__ = ["QUANTITIES", "TOTALS", "Analysis", "LayerResult", "ReceptiveField", "Totals",
            "jsonable", "set_table_renderer"]
@@ -76,11 +83,12 @@ class TableRenderer(Protocol):
                  times: Mapping[str, float] | None) -> str: ...
 
 
-_renderer: TableRenderer | None = None
+_renderer: TableRenderer = hooks.render_table
 
 
 def set_table_renderer(render: TableRenderer) -> None:
-    """Install the renderer behind :meth:`Analysis.to_table` (:mod:`cnncalc` does, at import)."""
+    """Install the renderer behind :meth:`Analysis.to_table` (by default the one
+    :mod:`cnncalc.hooks` names)."""
     global _renderer
     _renderer = render
 
@@ -91,11 +99,12 @@ class Explainer(Protocol):
     def __call__(self, an: Analysis, layer: str | None, fmt: str) -> str: ...
 
 
-_explainer: Explainer | None = None
+_explainer: Explainer = hooks.explain
 
 
 def set_explainer(explain: Explainer) -> None:
-    """Install the explainer behind :meth:`Analysis.explain` (:mod:`cnncalc` does, at import)."""
+    """Install the explainer behind :meth:`Analysis.explain` (by default the one
+    :mod:`cnncalc.hooks` names)."""
     global _explainer
     _explainer = explain
 
@@ -108,15 +117,10 @@ class Analysis:
                  notes: list[Note], dtype_bytes: int,
                  peak_activation_bytes: Value, training_activation_bytes: Value, *,
                  rerun: Rerun) -> None:
-        self.arch = arch
-        self.name = arch.name
-        self.bindings = {k: v for k, v in bindings.items() if k in symbols}
-        self.symbols = symbols
-        self.input_shape = input_shape
-        self.layers = layers
-        self.notes = notes
-        self.dtype_bytes = dtype_bytes
-        self._rerun = rerun
+        self._setup(arch, bindings, symbols, input_shape, dtype_bytes, rerun)
+        self._layers: list[LayerResult] | None = layers
+        self._notes: list[Note] | None = notes
+        self._pending: Callable[[], tuple[list[LayerResult], list[Note]]] | None = None
         for r in layers:
             r.dtype_bytes = dtype_bytes
         params = total(r.params for r in layers)
@@ -130,10 +134,65 @@ class Analysis:
             training_activation_bytes=training_activation_bytes,
             receptive_field=layers[-1].receptive_field,
             incomplete=tuple(r.name for r in layers if r.opaque))
+
+    def _setup(self, arch: Architecture, bindings: Mapping[str, Value], symbols: list[str],
+               input_shape: tuple[Value, ...], dtype_bytes: int, rerun: Rerun) -> None:
+        self.arch = arch
+        self.name = arch.name
+        self.bindings = {k: v for k, v in bindings.items() if k in symbols}
+        self.symbols = symbols
+        self.input_shape = input_shape
+        self.dtype_bytes = dtype_bytes
+        self._rerun = rerun
         self.convention: ConventionTotals | None = None
         """Another tool's totals (``analyze(..., convention=...)``), beside ours; None for
         cnncalc's own. :meth:`evaluate` does not carry it: apply
         :func:`cnncalc.report.conventions.apply` to the evaluated analysis."""
+
+    @classmethod
+    def _lazy(cls, arch: Architecture, bindings: Mapping[str, Value], symbols: list[str],
+              input_shape: tuple[Value, ...], dtype_bytes: int, totals: Totals,
+              pending: Callable[[], tuple[list[LayerResult], list[Note]]], *,
+              rerun: Rerun) -> Analysis:
+        """An analysis whose totals are known and whose layers and notes ``pending()`` makes on
+        first access (:meth:`evaluate` of every free size, from the compiled formulas)."""
+        an = cls.__new__(cls)
+        an._setup(arch, bindings, symbols, input_shape, dtype_bytes, rerun)
+        an._layers = an._notes = None
+        an._pending = pending
+        an.totals = totals
+        return an
+
+    def _materialise(self) -> None:
+        assert self._pending is not None
+        layers, notes = self._pending()
+        for r in layers:
+            r.dtype_bytes = self.dtype_bytes
+        self._layers, self._notes, self._pending = layers, notes, None
+
+    @property
+    def layers(self) -> list[LayerResult]:
+        """Every layer instance's result, in the order analysed."""
+        if self._layers is None:
+            self._materialise()
+        assert self._layers is not None
+        return self._layers
+
+    @layers.setter
+    def layers(self, value: list[LayerResult]) -> None:
+        self._layers = value
+
+    @property
+    def notes(self) -> list[Note]:
+        """What the layers recorded: conditions on the free sizes, tiling, warnings."""
+        if self._notes is None:
+            self._materialise()
+        assert self._notes is not None
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: list[Note]) -> None:
+        self._notes = value
 
     def __repr__(self) -> str:
         t = self.totals
@@ -219,9 +278,6 @@ class Analysis:
         """The analysis as a table: ``table`` (plain text), ``markdown``, ``latex``, ``csv`` or
         ``html``; ``times`` (ms per layer, :func:`cnncalc.cost.predicted_ms`) adds predicted
         time. See :func:`cnncalc.report.tables.render`."""
-        if _renderer is None:
-            raise RuntimeError("no table renderer installed: import cnncalc (it installs "
-                               "cnncalc.report.tables.render)")
         return _renderer(self, fmt, columns=columns, depth=depth, units=units, times=times)
 
     # --- notebooks (Jupyter calls _repr_html_ / _repr_markdown_) ------------------------------
@@ -271,9 +327,6 @@ class Analysis:
         """The working of every layer (or of the layer or block named ``layer``): the lecture's
         formulas in names, with this analysis's values, and the result, as ``text``,
         ``markdown`` or ``latex``. See :func:`cnncalc.report.explain.explain`."""
-        if _explainer is None:
-            raise RuntimeError("no explainer installed: import cnncalc (it installs "
-                               "cnncalc.report.explain.explain)")
         return _explainer(self, layer, fmt)
 
     # --- binding a symbolic analysis ---------------------------------------------------------
@@ -288,40 +341,42 @@ class Analysis:
         It checks what the bound analysis checks: every 'ge'/'eq' note (a rule a layer could
         not decide on symbols) that these bindings decide. Where one fails, the answer is the
         bound analysis's, numbers or error (a merge's sizes may broadcast a 1 instead of being
-        equal). Notes still undecided stay, with the bound values substituted."""
+        equal). Notes still undecided stay, with the bound values substituted.
+
+        Binding every free size, the totals and those checks come from one function compiled
+        once per analysis (:func:`cnncalc.algebra.compile.compile_function`); the per-layer
+        results are bound when first read."""
         check_free(self.free_symbols, bindings)
         b = check_bindings(self.symbols, bindings, self.arch.ranges())
         if any(v < 1 for v in b.values()):
             # A size declared with min 0, bound to 0: the formulas were derived for sizes >= 1.
             return self._rerun(self.arch, {**self._numbers(), **b})
-        reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
         env = {**self._numbers(), **b}
-
-        def bound() -> Analysis:
-            return self._rerun(self.arch, env)
-
-        def holds(n: Note) -> bool:
-            try:
-                lhs, rhs = (x if is_num(x) else compile_int(x)(env) for x in (n.lhs, n.rhs))
-            except (ArithmeticError, CnnCalcError, TypeError, ValueError, KeyError):
-                return False  # e.g. a divisor bound to 0: the bound analysis says why
-            return bool(lhs >= rhs) if n.kind == "ge" else bool(lhs == rhs)
+        if b and len(b) == len(self.free_symbols) and self._compiled is not None:
+            return self._evaluate_compiled(self._compiled, b, env)
 
         for n in self.notes:
             if n.kind not in ("ge", "eq", "recheck") or (is_num(n.lhs) and is_num(n.rhs)) \
                     or not (free_names(n.lhs) | free_names(n.rhs)) <= env.keys():
                 continue
             # 'recheck': a result (a bound) that is exact only once its symbols are bound.
-            if n.kind == "recheck" or not holds(n):
-                return bound()
+            if n.kind == "recheck" or not _holds(n, env):
+                return self._rerun(self.arch, env)
+        bound = self._bind(b)
+        if bound is None:  # a rule no note recorded: the bound analysis says why
+            return self._rerun(self.arch, env)
+        layers, notes = bound
+        ev = _evaluator(b)
+        return Analysis(self.arch, {**self.bindings, **b}, self.symbols,
+                        tuple(ev(v) for v in self.input_shape), layers, notes, self.dtype_bytes,
+                        ev(self.totals.peak_activation_bytes),
+                        ev(self.totals.training_activation_bytes), rerun=self._rerun)
 
-        def ev(v: Value) -> Value:
-            """Integer quantities: exact integer evaluation."""
-            if is_num(v) or not (free_names(v) & b.keys()):
-                return v
-            if free_names(v) <= b.keys():
-                return int(compile_int(v)(b))
-            return norm(sympy.sympify(v).xreplace(reps))
+    def _bind(self, b: Mapping[str, int]) -> tuple[list[LayerResult], list[Note]] | None:
+        """The layers and notes with ``b`` substituted; None where a value leaves a layer
+        without output or fails to evaluate (the bound analysis says why)."""
+        ev = _evaluator(b)
+        reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
 
         def ev_exact(v: Value | None) -> Value | None:
             """Receptive fields may be rational (after upsampling): substitute exactly."""
@@ -337,8 +392,8 @@ class Analysis:
                                         tuple(ev_exact(v) for v in rf.stride),
                                         tuple(ev_exact(v) for v in rf.start))
                 shape = tuple(ev(v) for v in r.output_shape)
-            except ArithmeticError:  # a rule no note recorded: the bound analysis says why
-                return bound()
+            except ArithmeticError:
+                return None
             new_layers.append(LayerResult(
                 name=r.name, type=r.type, inputs=r.inputs,
                 output_shape=shape, params=ev(r.params),
@@ -350,13 +405,147 @@ class Analysis:
                 opaque=r.opaque))
         for r in new_layers:
             if any(is_num(v) and v < 1 for v in r.output_shape):
-                return bound()  # a rule no note recorded: the bound analysis says why
-        return Analysis(self.arch, {**self.bindings, **b}, self.symbols,
-                        tuple(ev(v) for v in self.input_shape), new_layers,
-                        [n._replace(lhs=ev(n.lhs), rhs=ev(n.rhs)) for n in self.notes],
-                        self.dtype_bytes,
-                        ev(self.totals.peak_activation_bytes),
-                        ev(self.totals.training_activation_bytes), rerun=self._rerun)
+                return None
+        return new_layers, [n._replace(lhs=ev(n.lhs), rhs=ev(n.rhs)) for n in self.notes]
+
+    @functools.cached_property
+    def _layer_program(self) -> tuple[Callable[[Mapping[str, int]], tuple[int, ...]],
+                                      list[int]] | None:
+        """Every per-layer value and note side as one compiled function of the free sizes
+        (:func:`_layer_values` order), with the positions of the receptive-field values
+        substituted instead (possibly rational); None where a formula does not compile."""
+        values: list[Value] = []
+        slow: list[int] = []
+        for r in self.layers:
+            n_rf = 3 * len(r.receptive_field.size)
+            flat = _layer_values(r)
+            for i, x in enumerate(flat):
+                if x is None:
+                    values.append(0)
+                elif i >= len(flat) - n_rf and not is_num(x) \
+                        and not _int_valued(sympy.expand(x)):
+                    slow.append(len(values))
+                    values.append(0)
+                else:
+                    values.append(x)
+        for n in self.notes:
+            values += [n.lhs, n.rhs]
+        try:
+            return compile_function(values), slow
+        except (CnnCalcError, TypeError, ValueError):
+            return None
+
+    def _bind_compiled(self, b: dict[str, int]) -> tuple[list[LayerResult], list[Note]] | None:
+        """:meth:`_bind` of every free size by :attr:`_layer_program` (the same values; where
+        it refuses a division, :meth:`_bind` itself)."""
+        prog = self._layer_program
+        if prog is None:
+            return self._bind(b)
+        fn, slow = prog
+        try:
+            vals: list[Any] = list(fn(b))
+        except ArithmeticError:
+            return self._bind(b)
+        if slow:
+            reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
+            old = [x for r in self.layers for x in _layer_values(r)]
+            for i in slow:
+                vals[i] = norm(sympy.sympify(old[i]).xreplace(reps))
+        at = 0
+        layers = []
+        for r in self.layers:
+            flat = _layer_values(r)
+            got = [None if x is None else v for x, v in zip(flat, vals[at:at + len(flat)],
+                                                            strict=True)]
+            at += len(flat)
+            layers.append(_layer_from(r, got))
+            if any(is_num(v) and v < 1 for v in layers[-1].output_shape):
+                return None
+        notes = []
+        for n in self.notes:
+            notes.append(n._replace(lhs=vals[at], rhs=vals[at + 1]))
+            at += 2
+        return layers, notes
+
+    @functools.cached_property
+    def _compiled(self) -> _Compiled | None:
+        """The totals, input shape and last receptive field of this analysis as one compiled
+        function of its free sizes, after every check :meth:`evaluate` makes when all of them
+        are bound: each 'ge'/'eq' note, and every output length >= 1. None where a formula does
+        not compile (:meth:`evaluate` then binds layer by layer)."""
+        if not self.free_symbols:
+            return None
+        rerun = any(n.kind == "recheck" and not (is_num(n.lhs) and is_num(n.rhs))
+                    for n in self.notes)
+        checks: dict[tuple[str, Value, Value], None] = {}
+        for n in self.notes:
+            if n.kind in ("ge", "eq") and not (is_num(n.lhs) and is_num(n.rhs)):
+                checks[n.kind, n.lhs, n.rhs] = None
+        for r in self.layers:
+            for v in r.output_shape:
+                if not is_num(v):
+                    checks["ge", v, 1] = None
+        t = self.totals
+        values: list[Value] = [t.params, t.buffers, t.macs, t.other_ops, t.activations,
+                               t.peak_activation_bytes, t.training_activation_bytes,
+                               *self.input_shape]
+        rf = t.receptive_field
+        slow: list[int] = []  # receptive-field values that may be rational: substituted
+        for i, x in enumerate((*rf.size, *rf.stride, *rf.start)):
+            if x is None:
+                values.append(0)
+            elif is_num(x) or _int_valued(sympy.expand(x)):
+                values.append(x)
+            else:
+                values.append(0)
+                slow.append(i)
+        try:
+            fn = compile_function(values, list(checks))
+        except (CnnCalcError, TypeError, ValueError):  # no exact integer evaluation
+            return None
+        return _Compiled(fn, rerun, len(self.input_shape), slow)
+
+    def _evaluate_compiled(self, c: _Compiled, b: dict[str, int], env: dict[str, int]
+                           ) -> Analysis:
+        """:meth:`evaluate` of every free size by the compiled function: the bound analysis
+        where a check fails, else an analysis whose layers are bound when first read."""
+        if c.rerun:
+            return self._rerun(self.arch, env)
+        try:
+            vals = c.fn(env)
+        except ArithmeticError:  # a check failed, or a division is invalid there
+            return self._rerun(self.arch, env)
+        params, buffers, macs, other_ops, acts, peak, kept = vals[:7]
+        k = 7 + c.n_input
+        shape = vals[7:k]
+        rf_old = self.totals.receptive_field
+        nd = len(rf_old.size)
+        rfv: list[Value | None] = list(vals[k:])
+        if c.slow:
+            reps = {sympy.Symbol(s, integer=True, positive=True): v for s, v in b.items()}
+            old = (*rf_old.size, *rf_old.stride, *rf_old.start)
+            for i in c.slow:
+                rfv[i] = norm(sympy.sympify(old[i]).xreplace(reps))
+        for i, v in enumerate((*rf_old.size, *rf_old.stride, *rf_old.start)):
+            if v is None:
+                rfv[i] = None
+        rf = ReceptiveField(tuple(rfv[:nd]), tuple(rfv[nd:2 * nd]), tuple(rfv[2 * nd:]))
+        d = self.dtype_bytes
+        totals = Totals(params=params, buffers=buffers, macs=macs, flops=2 * macs,
+                        other_ops=other_ops, activations=acts, activation_bytes=d * acts,
+                        param_bytes=d * params, peak_activation_bytes=peak,
+                        training_activation_bytes=kept, receptive_field=rf,
+                        incomplete=self.totals.incomplete)
+
+        def pending() -> tuple[list[LayerResult], list[Note]]:
+            bound = self._bind_compiled(b)
+            if bound is None:  # the checks passed: a value the formulas cannot bind
+                an = self._rerun(self.arch, env)
+                return an.layers, an.notes
+            return bound
+
+        return Analysis._lazy(self.arch, {**self.bindings, **b}, self.symbols, tuple(shape),
+                              self.dtype_bytes, totals, pending, rerun=self._rerun)
 
     def evaluate_many(self, quantities: tuple[str, ...] = ("params", "macs", "flops",
                                                            "activations"),
@@ -397,6 +586,66 @@ class Analysis:
                 continue
             out.append((compile_sign(v), kind))
         return out
+
+
+@dataclass
+class _Compiled:
+    """:attr:`Analysis._compiled`: the function, whether every binding needs the bound analysis
+    (a 'recheck' note), how many input-shape values follow the seven totals, and which
+    receptive-field values after them are substituted instead (possibly rational)."""
+
+    fn: Callable[[Mapping[str, int]], tuple[int, ...]]
+    rerun: bool
+    n_input: int
+    slow: list[int]
+
+
+def _layer_values(r: LayerResult) -> list[Value | None]:
+    """A layer's values in one list: output shape, params, buffers, MACs, other ops,
+    activations, its work, its outputs' shapes, then its receptive field (size, stride,
+    start; None where undefined). :func:`_layer_from` reads them back."""
+    rf = r.receptive_field
+    return [*r.output_shape, r.params, r.buffers, r.macs, r.other_ops, r.activations,
+            *(x for w in r.work for x in w), *(x for sh in r.output_shapes for x in sh),
+            *rf.size, *rf.stride, *rf.start]
+
+
+def _layer_from(r: LayerResult, vals: list[Any]) -> LayerResult:
+    """``r`` with the values of :func:`_layer_values` replaced by ``vals``."""
+    it = iter(vals)
+    shape = tuple(next(it) for _ in r.output_shape)
+    params, buffers, macs, other_ops, acts = (next(it) for _ in range(5))
+    work = tuple(Work(*(next(it) for _ in w)) for w in r.work)
+    shapes = tuple(tuple(next(it) for _ in sh) for sh in r.output_shapes)
+    nd = len(r.receptive_field.size)
+    rf = ReceptiveField(*(tuple(next(it) for _ in range(nd)) for _ in range(3)))
+    return LayerResult(name=r.name, type=r.type, inputs=r.inputs, output_shape=shape,
+                       params=params, buffers=buffers, macs=macs, other_ops=other_ops,
+                       activations=acts, receptive_field=rf, aliases_input=r.aliases_input,
+                       path=r.path, work=work, output_shapes=shapes, opaque=r.opaque)
+
+
+def _evaluator(b: Mapping[str, int]) -> Callable[[Value], Value]:
+    """Integer quantities under bindings ``b``: exact integer evaluation where every symbol
+    is bound, substitution otherwise."""
+    reps = {sympy.Symbol(k, integer=True, positive=True): v for k, v in b.items()}
+
+    def ev(v: Value) -> Value:
+        if is_num(v) or not (free_names(v) & b.keys()):
+            return v
+        if free_names(v) <= b.keys():
+            return int(compile_int(v)(b))
+        return norm(sympy.sympify(v).xreplace(reps))
+    return ev
+
+
+def _holds(n: Note, env: Mapping[str, int]) -> bool:
+    """Whether condition note ``n`` holds under ``env`` (every symbol it uses bound)."""
+    try:
+        lhs, rhs = (x if is_num(x) else compile_int(x)(env) for x in (n.lhs, n.rhs))
+    except (ArithmeticError, CnnCalcError, TypeError, ValueError, KeyError):
+        return False  # e.g. a divisor bound to 0: the bound analysis says why
+    return bool(lhs >= rhs) if n.kind == "ge" else bool(lhs == rhs)
 
 
 # --- evaluate_many: exact totals over arrays of bindings, every row checked ----------------------

@@ -28,13 +28,20 @@ from ..layers.base import Ctx, LayerBase, Out, Tensor, expr_fields
 from .bindings import MAX_BINDING
 
 
-def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> Out:
+def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx, *,
+                symbolic: bool = True) -> Out:
     """``layer.apply(ins, ctx)`` within the symbolic budget
     (:func:`cnncalc.algebra.arith.layer_budget`), and every result it reports bounded
     (:data:`cnncalc.algebra.arith.MAX_RESULT_LOG10`).
 
     Past the budget, or with a result that could pass ``10**300`` at some allowed binding, a
-    :class:`CnnCalcError` (kind ``limit``) says which symbols to bind."""
+    :class:`CnnCalcError` (kind ``limit``) says which symbols to bind. ``symbolic=False`` (every
+    size bound: the rules make no formula) skips the budget."""
+    if not symbolic:
+        out = layer.apply(ins, ctx)
+        if not _small_ints(out):  # the common case: nothing more to check
+            _check_results(out, layer, ins, ctx)
+        return out
     with layer_budget() as budget:
         try:
             out = layer.apply(ins, ctx)
@@ -110,10 +117,27 @@ _SAFE_BITS = int(MAX_RESULT_LOG10 / math.log10(2))
 _LOG10_BINDING = math.log10(MAX_BINDING)
 
 
+def _small_ints(out: Out) -> bool:
+    """Whether every value ``out`` reports is an int far below the limits (the common case of
+    a bound analysis: nothing more to check). ``int.bit_length`` refuses anything but an int
+    (a formula, a Fraction): those take the full check."""
+    vals: list[Any] = [*out.shape, out.params, out.buffers, out.macs, out.other_ops]
+    for ax in out.rf:
+        vals += (ax.size, ax.stride, ax.start)
+    for w in out.work:
+        vals += w
+    try:
+        return max(map(int.bit_length, vals)) < _SAFE_BITS
+    except TypeError:
+        return False
+
+
 def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> None:
     """Every number a layer reports stays below ``10**MAX_RESULT_LOG10`` (sums over
     ``MAX_LAYERS`` layers then still convert to floats and print), every formula below
     ``10**MAX_SYMBOLIC_LOG10`` at every allowed binding (its values print)."""
+    if _small_ints(out):
+        return
     ls = _LOG10_BINDING
     items: list[tuple[str, Value]] = [("output shape", v) for v in out.shape]
     for ax in out.rf:

@@ -66,7 +66,7 @@ def check_bindings(symbols: Sequence[str], bindings: Mapping[str, object] | None
         if why:
             raise CnnCalcError(f"binding {k}={v} is {why}", path=["bindings", k],
                                kind="binding")
-        out[k] = v
+        out[k] = int(v)  # a plain int (an int subclass would pass the checks above)
     return out
 
 

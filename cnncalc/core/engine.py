@@ -13,11 +13,9 @@ import gc
 import re
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
-import sympy
-
-from ..algebra.arith import Value, floordiv, is_num, norm, prod, total
+from ..algebra.arith import Value, all_ints, floordiv, is_num, norm, prod, total
 from ..algebra.expr import evaluate
 from ..algebra.printing import pretty
 from ..errors import CnnCalcError
@@ -30,6 +28,11 @@ from .dtypes import DTYPE_BYTES
 from .graph import INPUT, Node, expand, symbols
 from .results import LayerResult, ReceptiveField
 from .schema import Architecture
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # imported on first symbolic use
 
 __all__ = ["MAX_BINDING", "Step", "liveness", "run"]
 
@@ -117,9 +120,10 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
     layout_warned = False
+    symbolic = any(n not in env for n in names)  # else every rule works on ints
     for node in nodes:
         layer = node.layer
-        ins = [_read(tensors, parts, n, node) for n in node.inputs]
+        ins = [tensors.get(n) or _read(tensors, parts, n, node) for n in node.inputs]
         lo, hi = layer.n_inputs
         if not lo <= len(ins) <= hi:
             raise CnnCalcError(f"{node.type} takes {lo}" + (f" to {hi}" if hi != lo else "")
@@ -128,16 +132,16 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
         ctx = Ctx(node.env, node.name, node.index, extent, notes)
         before = len(notes)
         try:
-            out = apply_layer(layer, ins, ctx)  # within the symbolic budget
+            out = apply_layer(layer, ins, ctx, symbolic=symbolic)  # within the symbolic budget
         except CnnCalcError as e:
             raise _hinted(e, node, ins, arch.input.shape, shape).at(
                 node.name, node.index, node.path) from None
         except (ZeroDivisionError, TypeError, ValueError) as e:  # sympy on degenerate input
             raise CnnCalcError(f"cannot analyse: {e}", layer=node.name, index=node.index,
                                path=node.path) from None
-        if ins:
+        if ins and len(notes) > before:
             notes.extend(_unread(notes[before:], ins[0], out))
-        if node.type == "conv" and INPUT in node.inputs and not layout_warned:
+        if INPUT in node.inputs and node.type == "conv" and not layout_warned:
             warn = _channels_last_conv(arch.input.shape, shape, out)
             if warn:  # once: the first conv on the input says it
                 notes.append(Note("warn", node.name, node.index, warn, 0, 0))
@@ -156,8 +160,9 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
             name=node.name, type=node.type, inputs=list(node.inputs), output_shape=out.shape,
             params=out.params, buffers=out.buffers, macs=out.macs, other_ops=out.other_ops,
             activations=n_out, receptive_field=ReceptiveField.of(out.rf),
-            aliases_input=out.aliases_input, path=node.path, work=out.work,
-            output_shapes=tuple(p.shape for p in out.parts), opaque=out.opaque))
+            aliases_input=out.aliases_input, path=list(node.path), work=out.work,
+            output_shapes=tuple(p.shape for p in out.parts) if out.parts else (),
+            opaque=out.opaque))
     peak, kept = _memory(results, prod(shape), byte)
     return Analysis(arch=arch, bindings=env, symbols=names, input_shape=tuple(shape),
                     layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,
@@ -351,36 +356,46 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
     for r in results:
         if owner[r.name] == r.name:
             size[r.name] = r.activations
+    if all_ints(size.values()):
+        return _memory_numeric(results, owner, last_use, cast(dict[str, int], size), byte)
     live: dict[str, Value] = {INPUT: n_input}
-    numeric = all(is_num(v) for v in size.values())
-    running, best = (n_input, n_input) if numeric else (0, 0)
     sets: list[frozenset[str]] = [frozenset(live)]
     for i, r in enumerate(results):
         if owner[r.name] == r.name:
             live[r.name] = r.activations
-            if numeric:
-                running += r.activations
-                best = max(best, running)
-            else:
-                sets.append(frozenset(live))
+            sets.append(frozenset(live))
         for n in list(live):
             if last_use[n] <= i:
-                if numeric:
-                    running -= live[n]
                 del live[n]
-    if numeric:
-        peak: Value = best
-    else:
-        # A live set contained in its neighbour can never be the peak: drop it (linear; keeps
-        # the symbolic Max short). Unevaluated Max: sympy's pairwise comparisons cost seconds.
-        keep = [st for i, st in enumerate(sets)
-                if not (i + 1 < len(sets) and st < sets[i + 1])
-                and not (i > 0 and st <= sets[i - 1])]
-        cands = _undominated(list(dict.fromkeys(total(size[n] for n in st) for st in keep)),
-                             [v for r in results for v in r.output_shape])
-        peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
+    # A live set contained in its neighbour can never be the peak: drop it (linear; keeps
+    # the symbolic Max short). Unevaluated Max: sympy's pairwise comparisons cost seconds.
+    keep = [st for i, st in enumerate(sets)
+            if not (i + 1 < len(sets) and st < sets[i + 1])
+            and not (i > 0 and st <= sets[i - 1])]
+    cands = _undominated(list(dict.fromkeys(total(size[n] for n in st) for st in keep)),
+                         [v for r in results for v in r.output_shape])
+    peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
     kept = total(size.values())
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
+
+
+def _memory_numeric(results: list[LayerResult], owner: dict[str, str],
+                    last_use: dict[str, int], size: dict[str, int], byte: int
+                    ) -> tuple[int, int]:
+    """:func:`_memory` where every size is a number: the same walk, with a running sum (a
+    tensor is released after the step of its last reader; the input at step 0 at the
+    latest)."""
+    ends: dict[int, list[str]] = {}
+    for n, i in last_use.items():
+        ends.setdefault(max(i, 0), []).append(n)
+    running = best = size[INPUT]
+    for i, r in enumerate(results):
+        if owner[r.name] == r.name:
+            running += size[r.name]
+            best = max(best, running)
+        for n in ends.get(i, ()):
+            running -= size[n]
+    return best * byte, sum(size.values()) * byte
 
 
 def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[Value]:
@@ -403,8 +418,10 @@ def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[V
     for c in cands:
         poly: dict[int, object] = {}
         for m, k in sympy.expand(c).as_coefficients_dict().items():
-            poly[index.setdefault(m, len(index))] = (Fraction(int(k.p), int(k.q))
-                                                      if isinstance(k, sympy.Rational) else k)
+            coeff: object = k
+            if isinstance(k, sympy.Rational):  # an int where it is one: cheaper than Fraction
+                coeff = int(k.p) if k.q == 1 else Fraction(int(k.p), int(k.q))
+            poly[index.setdefault(m, len(index))] = coeff
         polys.append(poly)
     monomials = list(index)
     signs: dict[int, int] = {}
@@ -436,7 +453,7 @@ def _known_nonneg(sizes: list[Value]) -> frozenset[sympy.Expr]:
     ``a`` is an integer, so ``a >= (1 - k)/c > -1`` gives ``a >= 0``.
     """
     out: set[sympy.Expr] = set()
-    for v in sizes:
+    for v in dict.fromkeys(sizes):  # the same length recurs along a network
         if is_num(v):
             continue
         k, rest = sympy.expand(v).as_coeff_Add()

@@ -10,8 +10,9 @@ unknown names and cycles are errors, as are expansions past the layer and nestin
 from __future__ import annotations
 
 import heapq
+import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
 from pydantic import BaseModel
@@ -71,6 +72,12 @@ class _Expander:
         self.nodes: list[Node] = []
         self.full_out: dict[str, str] = {}
         self.stack: list[str] = []
+        self.used: set[str] = set()  # the sizes the expansion evaluated (block args, times)
+        self.args: dict[int, dict[str, Value]] = {}  # a block instance's scope: its arguments
+
+    def _evaluate(self, v: int | str, env: dict[str, Value]) -> Value:
+        self.used |= names_in(v)
+        return evaluate(v, env)
 
     def _join(self, prefix: str, local: str) -> str:
         return f"{prefix}.{local}" if prefix else local
@@ -148,10 +155,11 @@ class _Expander:
         new_env = dict(self.env)
         for a, v in item.args.items():
             try:
-                new_env[a] = evaluate(v, env)
+                new_env[a] = self._evaluate(v, env)
             except CnnCalcError as e:
                 raise CnnCalcError(f"argument {a!r}: {e.message}", layer=full, index=index,
                                    path=path) from None
+        self.args[id(new_env)] = {a: new_env[a] for a in item.args}
         src = self._single_input(refs, "block", full, path, index)
         self.stack.append(item.block)
         sub = _Scope(prefix if prefix is not None else full, src)
@@ -163,7 +171,7 @@ class _Expander:
     def _repeat(self, item: Repeat, full: str, refs: list[Ref], env: dict[str, Value],
                 path: list[str | int], depth: int, index: int | None = None) -> str:
         try:
-            times = evaluate(item.times, env)
+            times = self._evaluate(item.times, env)
         except CnnCalcError as e:
             raise CnnCalcError(f"times: {e.message}", layer=full, index=index, path=path) from None
         if not is_num(times):
@@ -221,8 +229,16 @@ class _Expander:
 
 
 def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
-    """The layer nodes of ``arch`` in a topological order (list order where it is free)."""
+    """The layer nodes of ``arch`` in a topological order (list order where it is free).
+
+    An architecture is frozen: its expansion is kept (with the architecture object, at most
+    :data:`PLANS_PER_ARCH` of them) and reused where the sizes it evaluated (block arguments,
+    repeat counts) have the same values; only the nodes' scopes are made anew."""
     start_clock()  # the symbolic budget of this analysis starts now
+    plans = _plans(arch)
+    for plan in plans:
+        if all(env.get(k) == v for k, v in plan.key):
+            return plan.nodes_for(env)
     ex = _Expander(arch, env)
     ex.expand(list(arch.layers), _Scope("", INPUT), env, ["layers"], 0)
     by_name = {n.name: n for n in ex.nodes}
@@ -231,7 +247,68 @@ def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
         if n.name in (producer(i, by_name) for i in n.inputs):
             raise CnnCalcError("a layer cannot read its own output (cycle)", layer=n.name,
                                index=n.index, path=n.path)
-    return _toposort(ex.nodes, by_name)
+    order = _toposort(ex.nodes, by_name)
+    plans.insert(0, _Plan(tuple((k, env.get(k)) for k in sorted(ex.used)),
+                          [replace(n, env={}, refs=[]) for n in order],
+                          [ex.args.get(id(n.env)) for n in order]))
+    del plans[PLANS_PER_ARCH:]
+    return order
+
+
+PLANS_PER_ARCH = 8
+"""Expansions kept per architecture object (one per set of values of the sizes they use)."""
+
+
+@dataclass
+class _Plan:
+    """An architecture's expansion, apart from the sizes bound: the values of the sizes it
+    evaluated (``key``), its nodes in order, and each node's block arguments (None: top
+    level)."""
+
+    key: tuple[tuple[str, Value | None], ...]
+    nodes: list[Node]
+    scopes: list[dict[str, Value] | None]
+
+    def nodes_for(self, env: dict[str, Value]) -> list[Node]:
+        """The nodes, each with its scope under ``env`` (a block instance's scope is ``env``
+        and its arguments, shared by its layers, as :class:`_Expander` makes it)."""
+        made: dict[int, dict[str, Value]] = {}
+        out = []
+        for n, args in zip(self.nodes, self.scopes, strict=True):
+            if args is None:
+                scope = env
+            elif id(args) in made:
+                scope = made[id(args)]
+            else:
+                scope = made[id(args)] = {**env, **args}
+            out.append(Node(n.name, n.layer, scope, n.index, n.path, [], n.inputs))
+        return out
+
+
+@dataclass
+class _Kept:
+    """What is kept with one architecture object: its expansions and its symbols."""
+
+    ref: weakref.ref[Architecture]
+    plans: list[_Plan] = field(default_factory=list)
+    symbols: list[str] | None = None
+
+
+_KEPT: dict[int, _Kept] = {}
+
+
+def _kept(arch: Architecture) -> _Kept:
+    """What is kept for ``arch`` (dropped with the architecture object)."""
+    got = _KEPT.get(id(arch))
+    if got is not None and got.ref() is arch:
+        return got
+    key = id(arch)
+    got = _KEPT[key] = _Kept(weakref.ref(arch, lambda _: _KEPT.pop(key, None)))
+    return got
+
+
+def _plans(arch: Architecture) -> list[_Plan]:
+    return _kept(arch).plans
 
 
 def producer(name: str, by_name: Mapping[str, Node]) -> str:
@@ -271,7 +348,15 @@ def _toposort(nodes: list[Node], by_name: dict[str, Node]) -> list[Node]:
 
 def symbols(arch: Architecture) -> list[str]:
     """The free size names an architecture uses (input shape and layer fields; block arguments
-    are not free); every one declared (:func:`~cnncalc.core.schema.check_declared`)."""
+    are not free); every one declared (:func:`~cnncalc.core.schema.check_declared`). Found
+    once per architecture object (it is frozen)."""
+    kept = _kept(arch)
+    if kept.symbols is None:
+        kept.symbols = _symbols(arch)
+    return list(kept.symbols)
+
+
+def _symbols(arch: Architecture) -> list[str]:
     check_declared(arch)
     found: set[str] = set()
     for v in arch.input.shape:

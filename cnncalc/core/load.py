@@ -14,7 +14,9 @@ The explicit helpers take one kind each: ``Architecture.from_dict``, ``from_json
 ``from_file`` and :func:`cnncalc.zoo.load`.
 
 The zoo lives above the core (it loads through it), so the core asks for zoo names through a
-catalog that :mod:`cnncalc` installs at import (:func:`set_catalog`).
+catalog (:func:`set_catalog`); this module installs the one of :mod:`cnncalc.hooks` (the zoo,
+imported on first use), and with it the table renderer and the explainer of
+:class:`~cnncalc.core.analysis.Analysis` (the report wing, likewise imported on first use).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import envvars
+from .. import envvars, hooks
 from ..errors import CnnCalcError
-from .analysis import Analysis
+from .analysis import Analysis, set_explainer, set_table_renderer
 from .engine import run
 from .parse import read_text
 from .schema import Architecture
@@ -48,6 +50,11 @@ def set_catalog(names: Callable[[], Sequence[str]], get: Callable[[str], Archite
 
 def _names() -> Sequence[str]:
     return _catalog[0]() if _catalog is not None else ()
+
+
+set_catalog(hooks.zoo_names, hooks.zoo_load)
+set_table_renderer(hooks.render_table)
+set_explainer(hooks.explain)
 
 
 def load(arch: ArchLike) -> Architecture:

@@ -75,7 +75,8 @@ def read_json(text: str, what: str) -> Any:
         return json.loads(text, parse_constant=refuse, parse_int=parse_int,
                           parse_float=parse_float)
     except json.JSONDecodeError as e:
-        raise CnnCalcError(f"{what} is not valid JSON: {e.msg} at line {e.lineno} column "
+        msg = e.msg.removesuffix(" at")  # "Invalid control character at": json's own "at"
+        raise CnnCalcError(f"{what} is not valid JSON: {msg} at line {e.lineno} column "
                            f"{e.colno}", kind="input") from None
     except RecursionError:
         raise CnnCalcError(f"{what} is nested too deeply", kind="limit") from None

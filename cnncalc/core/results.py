@@ -44,6 +44,10 @@ def shape_text(values: tuple[Value | None, ...] | list[Value | None]) -> str:
     return "x".join(p if p.replace("_", "").isalnum() else f"({p})" for p in parts)
 
 
+_NO_FIELD = (None, None, None)
+"""The size, stride and start reported for an undefined axis."""
+
+
 @dataclass
 class ReceptiveField:
     """Per input spatial axis: pixels seen, input step between neighbouring outputs, offset of
@@ -56,9 +60,11 @@ class ReceptiveField:
     @classmethod
     def of(cls, axes: tuple[RFAxis, ...]) -> ReceptiveField:
         """The reported field; an undefined axis (:class:`RFAxis`) reads None (JSON null)."""
-        return cls(tuple(None if a.undefined else a.size for a in axes),
-                   tuple(None if a.undefined else a.stride for a in axes),
-                   tuple(None if a.undefined else a.start for a in axes))
+        if not axes:
+            return cls((), (), ())
+        size, stride, start = zip(*[_NO_FIELD if a.undefined else (a.size, a.stride, a.start)
+                                    for a in axes], strict=True)
+        return cls(size, stride, start)
 
     @property
     def defined(self) -> bool:

@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -28,6 +28,7 @@ from .parse import from_validation, read_json, read_text
 from .suggest import did_you_mean
 
 ARG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class BlockRef(LayerBase):
@@ -57,14 +58,15 @@ LayerSpec = Annotated[
     Field(discriminator="type"),
 ]
 """Any layer or graph item, discriminated by ``type``."""
-
-Repeat.model_rebuild()
+# Every model here defers its build to first validation (``defer_build``): then Repeat's
+# forward reference to LayerSpec resolves from this module, and the zoo, built without
+# validation (:meth:`Architecture.from_trusted`), never pays for the union.
 
 
 class Block(BaseModel):
     """A named sub-graph with arguments usable in its integer fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     args: list[str] = Field(default_factory=list)
     layers: list[LayerSpec] = Field(..., min_length=1)
@@ -85,7 +87,7 @@ class InputSpec(BaseModel):
     for an MLP); entries are integers or expression strings. ``dtype`` sets the bytes per
     element for memory figures."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     shape: list[IntLike] = Field(..., min_length=2, max_length=5)
     dtype: str = "float32"
@@ -103,7 +105,7 @@ class SymbolSpec(BaseModel):
     it). ``min`` may be 0 for sizes such as a padding; a size that sets an output length must
     still be at least 1 there, which the constraints say."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     min: int = Field(1, ge=0, le=MAX_BINDING, description="Smallest value (default 1).")
     max: int = Field(MAX_BINDING, ge=0, le=MAX_BINDING,
@@ -125,7 +127,7 @@ class Architecture(BaseModel):
     typo such as ``"SAME"`` is an error, not a new size).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True,
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True,
                               json_schema_extra={"title": "cnncalc architecture (version 1)"})
 
     version: Literal[1] = 1
@@ -154,6 +156,16 @@ class Architecture(BaseModel):
                                   _fields_of) from None
         except RecursionError:
             raise CnnCalcError("the architecture is nested too deeply", kind="limit") from None
+        check_declared(arch)
+        return arch
+
+    @classmethod
+    def from_trusted(cls, obj: dict[str, Any]) -> Architecture:
+        """An architecture from JSON that cnncalc ships (the zoo), built without validation:
+        pydantic's validators for the layer union cost more than the analysis they precede.
+        ``tests/core/test_zoo.py`` checks that every zoo model built so equals, value for value
+        and type for type, the one :meth:`from_dict` validates. Never for a user's JSON."""
+        arch = _construct(cls, obj)
         check_declared(arch)
         return arch
 
@@ -201,6 +213,32 @@ class Architecture(BaseModel):
     def ranges(self) -> dict[str, tuple[int, int]]:
         """The declared ranges of sizes (inclusive); any other size takes ``1..MAX_BINDING``."""
         return {k: (v.min, v.max) for k, v in self.symbols.items()}
+
+
+_LAYER_CLASS: dict[str, type[BaseModel]] = {}
+
+
+def _construct(cls: type[_M], data: dict[str, Any]) -> _M:
+    """``cls`` from trusted JSON by ``model_construct``, nested models made likewise."""
+    values = {}
+    for k, v in data.items():
+        if k in ("layers", "body"):
+            v = [_construct(_layer_class(x["type"]), x) for x in v]
+        elif k == "input" and cls is Architecture:
+            v = _construct(InputSpec, v)
+        elif k == "symbols" and cls is Architecture:
+            v = {name: _construct(SymbolSpec, x) for name, x in v.items()}
+        elif k == "blocks" and cls is Architecture:
+            v = {name: _construct(Block, x) for name, x in v.items()}
+        values[k] = v
+    return cls.model_construct(**values)
+
+
+def _layer_class(tag: str) -> type[BaseModel]:
+    if not _LAYER_CLASS:
+        _LAYER_CLASS.update(zip(LAYER_TYPES, LAYER_CLASSES, strict=True))
+        _LAYER_CLASS.update(block=BlockRef, repeat=Repeat)
+    return _LAYER_CLASS[tag]
 
 
 def check_declared(arch: Architecture) -> None:
@@ -285,44 +323,58 @@ def check_raw(data: dict[str, Any]) -> None:
 
     Raises :class:`CnnCalcError` (kind ``schema``) naming the JSON path (and the layer).
     """
-    stack: list[tuple[list[str | int], Any]] = [([], data)]
+    # A path is a linked list, (parent, key), made a list only for an error: copying lists
+    # would make 3,000 nested repeats quadratic.
+    stack: list[tuple[_Link, Any]] = [(None, data)]
     while stack:
-        path, obj = stack.pop()
+        link, obj = stack.pop()
         if isinstance(obj, dict):
             for k, v in obj.items():
                 if isinstance(k, str):
-                    _check_text(k, [*path, "<key>"], data, key=True, free=False)
-                stack.append(([*path, k if isinstance(k, str) and k.isascii() else "?"], v))
+                    _check_text(k, (link, "<key>"), data, key=True, free=False)
+                stack.append(((link, k if isinstance(k, str) and k.isascii() else "?"), v))
         elif isinstance(obj, (list, tuple)):
-            stack.extend(([*path, i], v) for i, v in enumerate(obj))
+            stack.extend(((link, i), v) for i, v in enumerate(obj))
         elif isinstance(obj, str):
-            _check_text(obj, path, data, key=False,
-                        free=len(path) == 1 and path[0] in FREE_TEXT)
+            _check_text(obj, link, data, key=False,
+                        free=link is not None and link[0] is None and link[1] in FREE_TEXT)
         elif isinstance(obj, bool):
             continue
         elif isinstance(obj, int):
             # bit_length first: str() of a 5,000-digit int raises.
             if obj.bit_length() >= _LIMIT_BITS and abs(obj) > MAX_LITERAL:
-                raise _raw_error(path, data, "integers are limited to 10**12 in magnitude (as "
-                                             "expression literals are); give a smaller value")
+                raise _raw_error(_path(link), data, "integers are limited to 10**12 in "
+                                 "magnitude (as expression literals are); give a smaller value")
         elif isinstance(obj, float) and not math.isfinite(obj):
             what = "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
-            raise _raw_error(path, data, f"{what} is not allowed; give a finite number")
+            raise _raw_error(_path(link), data, f"{what} is not allowed; give a finite number")
 
 
-def _check_text(text: str, path: list[str | int], data: Any, *, key: bool, free: bool) -> None:
+_Link = Union[tuple["_Link", Union[str, int]], None]
+
+
+def _path(link: _Link) -> list[str | int]:
+    out: list[str | int] = []
+    while link is not None:
+        link, key = link
+        out.append(key)
+    return out[::-1]
+
+
+def _check_text(text: str, link: _Link, data: Any, *, key: bool, free: bool) -> None:
     if text.isascii():
         return
     where = "a key" if key else "the value"
     for ch in text:
         if 0xD800 <= ord(ch) <= 0xDFFF:
-            raise _raw_error(path, data, f"{where} holds {describe_char(ch)}; send valid "
-                                         "Unicode (UTF-8) text")
+            raise _raw_error(_path(link), data, f"{where} holds {describe_char(ch)}; send "
+                                                "valid Unicode (UTF-8) text")
     if not free:
         bad = first_non_ascii(text)
-        raise _raw_error(path, data, f"{where} holds the non-ASCII character {bad}; names, "
-                                     "expressions and keywords are ASCII (look-alike letters "
-                                     "would silently stand for others)")
+        raise _raw_error(_path(link), data, f"{where} holds the non-ASCII character {bad}; "
+                                            "names, expressions and keywords are ASCII "
+                                            "(look-alike letters would silently stand for "
+                                            "others)")
 
 
 def _raw_error(path: list[str | int], data: Any, message: str) -> CnnCalcError:

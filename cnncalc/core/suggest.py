@@ -4,7 +4,6 @@ close spelling otherwise."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 TYPE_ALIASES = {
@@ -52,6 +51,7 @@ def did_you_mean(word: str, choices: Sequence[str], aliases: dict[str, str]) -> 
     by_key = {_key(c): c for c in choices}
     if k in by_key:
         return by_key[k]
+    import difflib  # only for a misspelling: an error path
     close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
     if close:
         return close[0]

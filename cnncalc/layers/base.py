@@ -12,7 +12,7 @@ results and notes in :mod:`.tensor`, the evaluation context in :mod:`.context`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,13 +21,25 @@ from ..algebra.arith import Value, ceildiv, floordiv, is_num, norm, prod, vmax, 
 from ..algebra.printing import pretty
 from .context import Ctx, decide_ge
 from .fields import Axes, ExprStr, Flag, IntLike, Padding, StrictInt, expr_fields
-from .tensor import EMPTY, UNDEFINED, ConditionKind, Note, NoteKind, Out, RFAxis, Src, Tensor, Work
+from .tensor import (
+    EMPTY,
+    UNDEFINED,
+    ConditionKind,
+    Note,
+    NoteKind,
+    Out,
+    RFAxis,
+    Segments,
+    Src,
+    Tensor,
+    Work,
+)
 
 
 class LayerBase(BaseModel):
     """Fields every layer has: ``type``, an optional ``name`` and optional ``inputs``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     if TYPE_CHECKING:
         # Each concrete class declares its tag as a field, ``type: Literal["conv"]``, which
@@ -206,11 +218,36 @@ def without_src(axes: Sequence[Src], dims: Sequence[int]) -> tuple[Src, ...]:
 
 def elementwise(t: Tensor, ops_per_element: int = 0, params: Value = 0, buffers: Value = 0,
                 aliases_input: bool = False) -> Out:
-    """An output of the same shape and field as the input (activations, norms, dropout)."""
+    """An output of the same shape and field as the input (activations, norms, dropout); the
+    fields of its channel ranges are the input's."""
     n = t.numel()
     return Out(shape=t.shape, rf=t.rf, axes=t.axes, params=params, buffers=buffers,
                other_ops=prod([ops_per_element, n]) if ops_per_element else 0,
-               aliases_input=aliases_input)
+               aliases_input=aliases_input, segments=t.segments)
+
+
+def map_segments(t: Tensor, per_axis: Callable[[int, RFAxis], RFAxis]) -> Segments | None:
+    """The channel segments of ``t`` after a layer that applies the same spatial rule to every
+    channel (a pool, a pad): ``per_axis(i, field)`` is the new field of tensor spatial axis
+    ``i`` (axis ``i + 2``) given its old one. None where ``t`` has none."""
+    if t.segments is None:
+        return None
+    out = []
+    for n, rf in t.segments:
+        new = list(rf)
+        for i in range(len(t.shape) - 2):
+            ax = t.src(i + 2)
+            if ax is not None:
+                new[ax] = per_axis(i, rf[ax])
+        out.append((n, tuple(new)))
+    # fields that differed may agree after the rule (a whole field): keep neighbours apart
+    merged: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    for n, rf in out:
+        if merged and merged[-1][1] == rf:
+            merged[-1] = (norm(merged[-1][0] + n), rf)
+        else:
+            merged.append((n, rf))
+    return tuple(merged) if len(merged) > 1 else None
 
 
 def need_spatial(t: Tensor, ctx: Ctx, what: str) -> int:
@@ -223,7 +260,8 @@ def need_spatial(t: Tensor, ctx: Ctx, what: str) -> int:
 
 
 __all__ = ["EMPTY", "UNDEFINED", "Axes", "ConditionKind", "Ctx", "ExprStr", "Flag", "IntLike",
-           "LayerBase", "Note", "NoteKind", "Out", "Padding", "Pads", "RFAxis", "Src",
+           "LayerBase", "Note", "NoteKind", "Out", "Padding", "Pads", "RFAxis", "Segments", "Src",
            "StrictInt", "Tensor", "Work", "decide_ge", "elementwise", "expr_fields", "map_rf",
+           "map_segments",
            "mixed", "need_spatial", "resolve_padding", "rf_of", "sliding_window", "whole",
            "window_out", "window_rf", "without_src"]

@@ -13,8 +13,7 @@ import ast
 import functools
 import math
 from collections.abc import Callable
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ..algebra.arith import (
     Value,
@@ -31,11 +30,18 @@ from ..errors import CnnCalcError
 from .fields import Axes
 from .tensor import ConditionKind, Note
 
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # imported on first symbolic use
+
 
 def decide_ge(lhs: Value, rhs: Value) -> bool | None:
     """Decide ``lhs >= rhs`` for every positive-integer value of the symbols: True, False, or
     None when it depends on them. Cheap: numbers, or a polynomial whose non-constant terms have
     positive coefficients (each monomial is then at least 1)."""
+    if type(lhs) is int and type(rhs) is int:  # the bound analysis: no sympy
+        return lhs >= rhs
     if is_num(lhs) and is_num(rhs):
         return lhs >= rhs
     d = sympy.expand(sympy.sympify(lhs) - rhs)
@@ -131,6 +137,8 @@ class Ctx:
     that the free symbols must satisfy.
     """
 
+    __slots__ = ("env", "index", "input_extent", "name", "notes")
+
     def __init__(self, env: dict[str, Value], name: str, index: int,
                  input_extent: tuple[Value, ...], notes: list[Note]) -> None:
         self.env = env
@@ -145,6 +153,10 @@ class Ctx:
     def val(self, x: int | str, what: str, minimum: int | None = 1) -> Value:
         """An integer field under the bindings; checks the minimum, and that every ``/`` in its
         expression divides exactly, when decidable, and records them as notes otherwise."""
+        if type(x) is int:  # a number as written: only its minimum to check
+            if minimum is not None and x < minimum:
+                raise self.error(f"{what} must be >= {minimum}, got {pretty(x)}")
+            return x
         try:
             v = evaluate(x, self.env)
         except CnnCalcError as e:

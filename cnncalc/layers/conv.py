@@ -8,7 +8,7 @@ FlopCounterMode's count / 2); the bias additions are ``other_ops``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..algebra.arith import Value, ceildiv, is_num, norm, prod, ratio, total, vmax
 from .base import (
@@ -29,16 +29,10 @@ from .base import (
     sliding_window,
     without_src,
 )
-from .explain import (
-    TRANSPOSED,
-    Step,
-    registered,
-    rf_steps,
-    shape_step,
-    spatial_names,
-    step,
-    window_steps,
-)
+from .merge import window_segments
+
+if TYPE_CHECKING:
+    from .explain import Step  # imported by explain() itself: a bound analysis explains nothing
 
 
 class Conv(LayerBase):
@@ -60,20 +54,24 @@ class Conv(LayerBase):
         g = ctx.val(self.groups, "groups")
         cin_g = ctx.divisible(c_in, g, "groups must divide in_channels")
         ctx.divisible(c_out, g, "groups must divide out_channels")
-        spatial, rf, k, _ = sliding_window(t, ctx, self.kernel_size, self.stride,
-                                           self.padding, self.dilation)
+        spatial, rf, k, pads = sliding_window(t, ctx, self.kernel_size, self.stride,
+                                              self.padding, self.dilation)
         shape = (t.shape[0], c_out, *spatial)
-        n_out = prod(shape)
         weights = prod([*k, cin_g, c_out])
         work = Work(t.shape[0], prod(spatial), prod(k), cin_g, c_out)
+        # A grouped conv sees only its group's channels: per group, the window of their fields.
+        segments = window_segments(t, ctx, k, self.stride, self.dilation, pads, groups=g,
+                                   out_channels=c_out)
         return Out(shape=shape, rf=mixed(t, [1], ctx, rf), axes=without_src(t.axes, [1]),
                    params=norm(weights + (c_out if self.bias else 0)),
-                   macs=work.macs(), other_ops=n_out if self.bias else 0, work=(work,))
+                   macs=work.macs(), other_ops=prod(shape) if self.bias else 0, work=(work,),
+                   segments=segments)
 
 
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
         """Output length per axis, ``K1*K2*(C_in/G)*C_out + C_out`` params,
         ``N*K1*K2*(C_in/G)*C_out*H_out*W_out`` MACs, the receptive-field recursion."""
+        from .explain import registered, rf_steps, step, window_steps
         t = ins[0]
         steps, k, k_eff, s = window_steps(t, ctx, out, self.kernel_size, self.stride,
                                           self.padding, self.dilation)
@@ -150,6 +148,7 @@ class ConvTranspose(LayerBase):
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
         """Output length ``(W - 1)*S - 2*P + D*(K - 1) + O + 1`` per axis, params
         ``K1*K2*C_in*(C_out/G) + C_out``, MACs over the input positions, the field."""
+        from .explain import TRANSPOSED, registered, rf_steps, shape_step, spatial_names, step
         t = ins[0]
         nd = t.ndim_spatial
         k = ctx.axes(self.kernel_size, nd, "kernel_size")
@@ -209,6 +208,7 @@ class SeparableConv(LayerBase):
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
         """Output length per axis; params ``K1*K2*C_in*M + C_in*M*C_out + C_out`` (depthwise,
         pointwise, bias); MACs of both convolutions; the field of the depthwise window."""
+        from .explain import registered, rf_steps, step, window_steps
         t = ins[0]
         steps, k, k_eff, s = window_steps(t, ctx, out, self.kernel_size, self.stride,
                                           self.padding, self.dilation)
@@ -254,5 +254,6 @@ def _kernel_values(k: Sequence[Value]) -> dict[str, tuple[str, Value]]:
 
 def _out_values(out: Out) -> dict[str, tuple[str, Value]]:
     """The output lengths as the placeholders ``O1``, ``O2``... (named ``H_out``, ``W_out``)."""
+    from .explain import spatial_names
     names = spatial_names(len(out.shape) - 2)
     return {f"O{i + 1}": (f"{a}_out", out.shape[2 + i]) for i, a in enumerate(names)}

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..algebra.arith import norm, prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, Tensor, Work, mixed, without_src
-from .explain import (
-    LINEAR_MACS,
-    LINEAR_MACS_ROWS,
-    LINEAR_PARAMS,
-    LINEAR_PARAMS_NB,
-    Step,
-    generic_rf_steps,
-    shape_step,
-    step,
-)
+
+if TYPE_CHECKING:
+    from .explain import Step  # imported by explain() itself: a bound analysis explains nothing
 
 
 class Linear(LayerBase):
@@ -47,6 +40,15 @@ class Linear(LayerBase):
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
         """Params ``S_in*S_out + S_out``; MACs ``N*S_in*S_out`` (times the positions ``L``
         between the batch and the features, when there are any); the field."""
+        from .explain import (
+            LINEAR_MACS,
+            LINEAR_MACS_ROWS,
+            LINEAR_PARAMS,
+            LINEAR_PARAMS_NB,
+            generic_rf_steps,
+            shape_step,
+            step,
+        )
         t = ins[0]
         vals = {"S_in": ("S_in", t.shape[-1]), "S_out": ("S_out", out.shape[-1])}
         w = out.work[0]

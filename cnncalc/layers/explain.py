@@ -18,15 +18,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
-from typing import Any, Literal
-
-import sympy
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..algebra.arith import Value, is_num, norm
 from ..algebra.printing import pretty
 from .base import Ctx, Out, Tensor, resolve_padding, rf_of
 from .fields import Axes, Padding
 from .tensor import RFAxis, Work
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # a bound analysis needs no sympy
 
 Quantity = Literal["output size", "effective kernel", "params", "buffers", "MACs",
                    "receptive field", "memory"]

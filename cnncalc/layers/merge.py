@@ -17,14 +17,38 @@ from pydantic import Field
 
 from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
 from ..algebra.printing import pretty
-from .base import EMPTY, UNDEFINED, Ctx, Flag, LayerBase, Out, RFAxis, Src, Tensor, elementwise
+from .base import (
+    EMPTY,
+    UNDEFINED,
+    Axes,
+    Ctx,
+    Flag,
+    LayerBase,
+    Note,
+    Out,
+    Pads,
+    RFAxis,
+    Segments,
+    Src,
+    Tensor,
+    decide_ge,
+    elementwise,
+    map_segments,
+    window_rf,
+)
 
 
 def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
     """Per input axis, the smallest field covering every input's field."""
+    return union_fields([t.rf for t in ins], ctx)
+
+
+def union_fields(rfs: Sequence[tuple[RFAxis, ...]], ctx: Ctx | None) -> tuple[RFAxis, ...]:
+    """Per input axis, the smallest field covering every one of ``rfs``; ``ctx`` None: without
+    the warnings (fields of channel ranges of one tensor, whose union was warned about)."""
     out = []
-    for ax in range(len(ins[0].rf)):
-        fields = [t.rf[ax] for t in ins if not t.rf[ax].empty]
+    for ax in range(len(rfs[0])):
+        fields = [rf[ax] for rf in rfs if not rf[ax].empty]
         if not fields:
             out.append(EMPTY)
             continue
@@ -35,7 +59,9 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
             out.append(UNDEFINED)
             continue
         strides = [f.stride for f in fields]
-        if any(same(strides[0], s) is False for s in strides[1:]):
+        if ctx is None:
+            pass
+        elif any(same(strides[0], s) is False for s in strides[1:]):
             ctx.warn(f"inputs have receptive-field strides "
                      f"{[pretty(s) for s in strides]} along input axis {ax}; "
                      "the union uses the smallest")
@@ -44,7 +70,9 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
             twice = [norm(2 * f.start + f.size - 1) for f in fields]
             differ = [same(twice[0], c) for c in twice[1:]]
             if any(d is not True for d in differ):
-                centres = [pretty(ratio(c, 2)) for c in twice]
+                # c/2 as text; on numbers without sympy (a bound analysis never imports it)
+                centres = [pretty(ratio(c, 2)) if not is_num(c) else
+                           str(c // 2) if c % 2 == 0 else f"{c}/2" for c in twice]
                 ctx.warn(f"inputs' receptive fields have the same stride but are centred on "
                          f"input pixels {centres} along input axis {ax}"
                          + ("" if False in differ else " (different for some sizes)")
@@ -53,6 +81,109 @@ def union_rf(ins: Sequence[Tensor], ctx: Ctx) -> tuple[RFAxis, ...]:
         end = vmax(*[norm(f.start + f.size) for f in fields])
         out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))
     return tuple(out)
+
+
+def segments_of(t: Tensor) -> Segments:
+    """The fields of ``t``'s channel ranges: its segments, or one range of every channel."""
+    return t.segments if t.segments is not None else ((t.shape[1], t.rf),)
+
+
+def joined(segs: Sequence[tuple[Value, tuple[RFAxis, ...]]]) -> Segments | None:
+    """``segs`` with neighbours of the same field joined; None when one range remains."""
+    out: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    for n, rf in segs:
+        if out and out[-1][1] == rf:
+            out[-1] = (norm(out[-1][0] + n), rf)
+        else:
+            out.append((n, rf))
+    return tuple(out) if len(out) > 1 else None
+
+
+def _lt(a: Value, b: Value) -> bool | None:
+    """Decide ``a < b`` (None when it depends on the free sizes)."""
+    if decide_ge(a, b):
+        return False
+    return True if decide_ge(b, norm(a + 1)) else None
+
+
+def cut_segments(t: Tensor, a: Value, b: Value, ctx: Ctx
+                 ) -> tuple[tuple[RFAxis, ...], Segments | None]:
+    """The field and segments of channels ``a`` to ``b`` (exclusive) of ``t``: the union of
+    the segments they overlap, and those pieces. Where an overlap depends on the free sizes,
+    the union of every channel (a bound, with a 'recheck' note: evaluate() analyses again)."""
+    if t.segments is None:
+        return t.rf, None
+    pieces: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    lo: Value = 0
+    for n, rf in t.segments:
+        hi = norm(lo + n)
+        before, after = _lt(lo, a), _lt(b, hi)  # the range starts past lo / ends before hi
+        left, right = _lt(a, hi), _lt(lo, b)  # overlap: a < hi and lo < b
+        if None in (left, right) or (left and right and None in (before, after)):
+            free = next(v for v in (lo, hi, a, b) if not is_num(v))
+            ctx.notes.append(Note("recheck", ctx.name, ctx.index, "the channel ranges read "
+                                  "depend on the free sizes", free, 0))
+            return t.rf, None
+        if left and right:
+            pieces.append((norm((b if after else hi) - (a if before else lo)), rf))
+        lo = hi
+    if not pieces:
+        return t.rf, None
+    return union_fields([rf for _, rf in pieces], None), joined(pieces)
+
+
+def window_segments(t: Tensor, ctx: Ctx, k: Sequence[Value], stride: Axes,
+                    dilation: Axes, pads: Pads, groups: Value = 1,
+                    out_channels: Value | None = None) -> Segments | None:
+    """The channel segments after a sliding window of kernel ``k`` (the rule of
+    :func:`window_rf` applied to each): a pool treats every channel alike; a convolution of
+    ``groups`` groups gives each group's ``out_channels / groups`` outputs the window of the
+    union of that group's input channels (groups a number; one group: no segments)."""
+    if t.segments is None:
+        return None
+    nd = len(k)
+    s = ctx.axes(stride, nd, "stride")
+    d = ctx.axes(dilation, nd, "dilation")
+
+    def rule(i: int, f: RFAxis) -> RFAxis:
+        return window_rf(f, norm(d[i] * (k[i] - 1) + 1), s[i], pads[i][0])
+
+    if out_channels is None:
+        return map_segments(t, rule)
+    if not is_num(groups):
+        ctx.notes.append(Note("recheck", ctx.name, ctx.index, "the channel ranges of the "
+                              "groups depend on the free sizes", groups, 0))
+        return None
+    g = int(groups)
+    if g == 1:
+        return None
+    cin, cout = ratio(t.shape[1], g), ratio(out_channels, g)
+    per_group: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    for j in range(g):
+        rf, _ = cut_segments(t, norm(j * cin), norm((j + 1) * cin), ctx)
+        per_group.append((cout, rf))
+    grouped = joined(per_group)
+    if grouped is None:
+        return None
+    return map_segments(Tensor(t.shape, t.rf, t.axes, grouped), rule)
+
+
+def shuffled_segments(t: Tensor, groups: Value, ctx: Ctx) -> Segments | None:
+    """The segments after ``channel_shuffle(groups)``: output channel ``j`` is input channel
+    ``(j mod g) * (C / g) + j // g``. Sizes that are not numbers: none ('recheck')."""
+    if t.segments is None:
+        return None
+    c = t.shape[1]
+    if not (is_num(groups) and is_num(c) and all(is_num(n) for n, _ in t.segments)):
+        free = next(v for v in (groups, c, *(n for n, _ in t.segments)) if not is_num(v))
+        ctx.notes.append(Note("recheck", ctx.name, ctx.index, "the channel ranges shuffled "
+                              "depend on the free sizes", free, 0))
+        return None
+    g, per = int(groups), int(c) // int(groups)
+    field: list[tuple[RFAxis, ...]] = []
+    for n, rf in t.segments:
+        field += [rf] * int(n)
+    return joined([(1, field[(j % g) * per + j // g]) for j in range(int(c))])
 
 
 def merged_axes(ins: Sequence[Tensor], shape: Sequence[Value]) -> tuple[Src, ...]:
@@ -107,7 +238,8 @@ class Arithmetic(LayerBase):
                             "with a scalar)")
         rank = max(len(t.shape) for t in ins)
         # NumPy's rule: shapes align at the last axis; a shorter one gets leading axes of 1
-        ins = [Tensor((1,) * (rank - len(t.shape)) + t.shape, t.rf,
+        ins = [t if len(t.shape) == rank else  # a channel range moves with the axes: not kept
+               Tensor((1,) * (rank - len(t.shape)) + t.shape, t.rf,
                       ((),) * (rank - len(t.shape)) + t.axes) for t in ins]
         shape: list[Value] = []
         for axis in range(rank):
@@ -121,8 +253,49 @@ class Arithmetic(LayerBase):
                                   "to broadcast)", ctx)
             shape.append(big[0])
         n = prod(shape)
-        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=merged_axes(ins, shape),
-                   other_ops=prod([len(ins) - 1, n]))
+        axes = merged_axes(ins, shape)
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=axes,
+                   other_ops=prod([len(ins) - 1, n]),
+                   segments=_channelwise(ins, ctx) if rank >= 2 and axes[1] == () else None)
+
+
+def _channelwise(ins: Sequence[Tensor], ctx: Ctx) -> Segments | None:
+    """The segments of an element-wise merge: per channel range, the union of the inputs'
+    fields there (an input without segments, or broadcast along the channels, has one field
+    for all). Channel counts that are not numbers: none (the union, a bound; 'recheck')."""
+    segd = [t for t in ins if t.segments is not None]
+    if not segd:
+        return None
+    counts = [n for t in segd for n, _ in segments_of(t)]
+    if not all(is_num(n) for n in counts):
+        free = next(n for n in counts if not is_num(n))
+        ctx.notes.append(Note("recheck", ctx.name, ctx.index, "the channel ranges merged "
+                              "depend on the free sizes", free, 0))
+        return None
+    cuts: set[int] = set()
+    for t in segd:
+        lo = 0
+        for n, _ in segments_of(t):
+            lo += int(n)
+            cuts.add(lo)
+
+    def field(t: Tensor, c: int) -> tuple[RFAxis, ...]:
+        """The field of channel ``c`` of ``t``."""
+        if t.segments is None:
+            return t.rf
+        lo = 0
+        for n, rf in t.segments:
+            lo += int(n)
+            if c < lo:
+                return rf
+        return t.rf
+
+    pieces: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    lo = 0
+    for hi in sorted(cuts):
+        pieces.append((hi - lo, union_fields([field(t, lo) for t in ins], None)))
+        lo = hi
+    return joined(pieces)
 
 
 class Add(Arithmetic):
@@ -178,4 +351,8 @@ class Concat(LayerBase):
             for t in ins[1:]:
                 _match(ins[0].shape[axis], t.shape[axis],
                        f"inputs differ along axis {axis} (all but dim {self.dim} must match)", ctx)
-        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=merged_axes(ins, shape))
+        axes = merged_axes(ins, shape)
+        segs = None
+        if d == 1 and axes[1] == () and ins[0].rf and all(t.axes[1] == () for t in ins):
+            segs = joined([s for t in ins for s in segments_of(t)])
+        return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=axes, segments=segs)

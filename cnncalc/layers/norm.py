@@ -9,22 +9,15 @@ compute statistics and normalise (7 per element: mean, variance, subtract, scale
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
 from ..algebra.arith import prod
 from .base import Ctx, Flag, IntLike, LayerBase, Out, StrictInt, Tensor, elementwise
-from .explain import (
-    BN_BUFFERS,
-    BN_PARAMS,
-    Step,
-    generic_rf_steps,
-    macs_steps,
-    params_step,
-    shape_step,
-    step,
-)
+
+if TYPE_CHECKING:
+    from .explain import Step  # imported by explain() itself: a bound analysis explains nothing
 
 
 class BatchNorm(LayerBase):
@@ -54,6 +47,15 @@ class BatchNorm(LayerBase):
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
         """Params ``2*C`` (scale and shift, with ``affine``), buffers ``2*C`` (running mean and
         variance, with ``track_running_stats``), no MACs; the field is unchanged."""
+        from .explain import (
+            BN_BUFFERS,
+            BN_PARAMS,
+            generic_rf_steps,
+            macs_steps,
+            params_step,
+            shape_step,
+            step,
+        )
         c = ("C", ins[0].channels)
         steps = [shape_step(out.shape),
                  step("params", "params", BN_PARAMS, out.params, "params", C=c)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -32,7 +32,10 @@ from .base import (
     sliding_window,
     whole,
 )
-from .explain import Step, macs_steps, params_step, rf_steps, window_steps
+from .merge import window_segments
+
+if TYPE_CHECKING:
+    from .explain import Step  # imported by explain() itself: a bound analysis explains nothing
 
 
 class MaxPool(LayerBase):
@@ -52,7 +55,8 @@ class MaxPool(LayerBase):
                                               self.padding, self.dilation, self.ceil_mode)
         _check_pool_padding(pads, k, self.ceil_mode, ctx)
         shape = (t.shape[0], t.channels, *spatial)
-        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
+        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]),
+                   segments=window_segments(t, ctx, k, stride, self.dilation, pads))
 
 
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
@@ -85,7 +89,8 @@ class AvgPool(LayerBase):
                 ctx.check_ge(n, ki, f"avg_pool3d input >= kernel along spatial axis {i}",
                              functools.partial(_avg3d_msg, n, ki, i))
         shape = (t.shape[0], t.channels, *spatial)
-        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]))
+        return Out(shape=shape, rf=rf, axes=t.axes, other_ops=prod([*shape, *k]),
+                   segments=window_segments(t, ctx, k, stride, 1, pads))
 
 
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:
@@ -96,6 +101,7 @@ class AvgPool(LayerBase):
 
 def _pool_steps(t: Tensor, ctx: Ctx, out: Out, kernel_size: Axes, stride: Axes | None,
                 padding: Padding, dilation: Axes, ceil_mode: bool) -> list[Step]:
+    from .explain import macs_steps, params_step, rf_steps, window_steps
     steps, _, k_eff, s = window_steps(t, ctx, out, kernel_size,
                                       kernel_size if stride is None else stride, padding,
                                       dilation, ceil_mode)

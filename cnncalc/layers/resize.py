@@ -25,10 +25,12 @@ from .base import (
     RFAxis,
     Tensor,
     map_rf,
+    map_segments,
     need_spatial,
     resolve_padding,
     rf_of,
 )
+from .merge import shuffled_segments
 
 
 class Upsample(LayerBase):
@@ -112,7 +114,10 @@ class Pad(LayerBase):
                 start = norm(r.start - pads[i][0] * r.stride)
                 r = RFAxis(size=r.size, stride=r.stride, start=start)
             rfs.append(r)
-        return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axes=t.axes)
+        segments = map_segments(t, lambda i, f: RFAxis(
+            f.size, f.stride, norm(f.start - pads[i][0] * f.stride)) if f.window else f)
+        return Out(shape=(t.shape[0], t.channels, *out), rf=map_rf(t, rfs), axes=t.axes,
+                   segments=segments)
 
 
 
@@ -133,4 +138,4 @@ class ChannelShuffle(LayerBase):
                             f"{len(t.shape)}")
         g = ctx.val(self.groups, "groups")
         ctx.divisible(t.channels, g, "groups must divide the channels")
-        return Out(shape=t.shape, rf=t.rf, axes=t.axes)
+        return Out(shape=t.shape, rf=t.rf, axes=t.axes, segments=shuffled_segments(t, g, ctx))

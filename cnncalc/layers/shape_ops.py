@@ -14,15 +14,20 @@ a spatial axis shifts and strides it; ``index`` keeps that of the row it selects
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
-import sympy
 from pydantic import Field
 
 from ..algebra.arith import Value, ceildiv, is_num, norm, prod, ratio, same, total, vmax, vmin
 from ..algebra.printing import pretty
-from .base import Ctx, IntLike, LayerBase, Out, RFAxis, Src, StrictInt, Tensor
+from .base import Ctx, IntLike, LayerBase, Note, Out, RFAxis, Segments, Src, StrictInt, Tensor
+from .merge import cut_segments, joined, union_fields
 from .regroup import regroup
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # a bound analysis needs no sympy
 
 
 def _dim(d: int, rank: int, ctx: Ctx, what: str = "dim") -> int:
@@ -205,16 +210,23 @@ MAX_PARTS = 4096
 """The most outputs a ``split`` or ``chunk`` may have."""
 
 
-def _parts(t: Tensor, d: int, lengths: Sequence[Value]) -> Out:
+def _parts(t: Tensor, d: int, lengths: Sequence[Value], ctx: Ctx) -> Out:
     """The outputs of cutting axis ``d`` of ``t`` into consecutive parts of ``lengths``."""
     parts: list[Tensor] = []
     offset: Value = 0
+    channels = d == 1 and t.segments is not None
     for n in lengths:
         shape = tuple(n if i == d else s for i, s in enumerate(t.shape))
-        parts.append(Tensor(shape, _slice_rf(t, d, offset, 1), t.axes))
-        offset = norm(offset + n)
+        end = norm(offset + n)
+        if channels:  # the fields of the channels kept
+            rf, segs = cut_segments(t, offset, end, ctx)
+            parts.append(Tensor(shape, rf, t.axes, segs))
+        else:
+            parts.append(Tensor(shape, _slice_rf(t, d, offset, 1), t.axes))
+        offset = end
     p0 = parts[0]
-    return Out(shape=p0.shape, rf=p0.rf, axes=p0.axes, aliases_input=True, parts=tuple(parts))
+    return Out(shape=p0.shape, rf=p0.rf, axes=p0.axes, aliases_input=True, parts=tuple(parts),
+               segments=p0.segments)
 
 
 def _by_size(n: Value, size: Value, ctx: Ctx, why: str) -> list[Value]:
@@ -251,7 +263,7 @@ class Split(LayerBase):
             why = (f"split of axis {d} (length {pretty(n)}) into parts of {pretty(size)}: the "
                    "number of parts depends on the free sizes; give sizes as a list, or bind "
                    "the sizes")
-            return _parts(t, d, _by_size(n, size, ctx, why))
+            return _parts(t, d, _by_size(n, size, ctx, why), ctx)
         lengths = [ctx.val(x, "sizes") for x in self.sizes]
         s = total(lengths)
         eq = same(s, n)
@@ -261,7 +273,7 @@ class Split(LayerBase):
         if eq is None:
             ctx.require("eq", f"split sizes sum {pretty(s)} == axis {d} length {pretty(n)}",
                         s, n)
-        return _parts(t, d, lengths)
+        return _parts(t, d, lengths, ctx)
 
 
 class Chunk(LayerBase):
@@ -282,7 +294,38 @@ class Chunk(LayerBase):
         why = (f"chunk of axis {d} (length {pretty(n)}) into {pretty(c)}: the number and sizes "
                "of the chunks depend on the free sizes; bind them, or use split with a list "
                "of sizes")
-        return _parts(t, d, _by_size(n, ceildiv(n, c), ctx, why))
+        return _parts(t, d, _by_size(n, ceildiv(n, c), ctx, why), ctx)
+
+
+def _kept_channels(t: Tensor, start: Value, length: Value, step: Value, ctx: Ctx
+                   ) -> tuple[tuple[RFAxis, ...], Segments | None]:
+    """Field and segments of channels ``start, start + step, ...`` (``length`` of them) of a
+    tensor with segments: per segment, the channels of it kept. A step that is not 1 over
+    counts that are not all numbers: the union (a bound; a 'recheck' note)."""
+    if same(step, 1) is True:
+        return cut_segments(t, start, norm(start + length), ctx)
+    assert t.segments is not None
+    if not all(is_num(v) for v in (start, length, step, *(n for n, _ in t.segments))):
+        free = next(v for v in (start, length, step, *(n for n, _ in t.segments))
+                    if not is_num(v))
+        ctx.notes.append(Note("recheck", ctx.name, ctx.index, "the channel ranges read "
+                              "depend on the free sizes", free, 0))
+        return t.rf, None
+    kept = range(int(start), int(start) + int(length) * int(step), int(step))
+    pieces: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    lo = 0
+    for n, rf in t.segments:
+        hi = lo + int(n)
+        m = len(kept[_first(kept, lo):_first(kept, hi)])
+        if m:
+            pieces.append((m, rf))
+        lo = hi
+    return union_fields([rf for _, rf in pieces], None), joined(pieces)
+
+
+def _first(kept: range, c: int) -> int:
+    """The index in ``kept`` (increasing) of its first channel at or past ``c``."""
+    return min(max(-(-(c - kept.start) // kept.step), 0), len(kept))
 
 
 class Slice(LayerBase):
@@ -336,6 +379,9 @@ class Slice(LayerBase):
                              lambda: f"{where} of axis {d} (length {pretty(n)}) is empty; "
                                      "cnncalc sizes are >= 1")
         shape = tuple(length if i == d else s for i, s in enumerate(t.shape))
+        if d == 1 and t.segments is not None:  # the fields of the channels kept
+            rf, segs = _kept_channels(t, start, length, step, ctx)
+            return Out(shape=shape, rf=rf, axes=t.axes, aliases_input=True, segments=segs)
         return Out(shape=shape, rf=_slice_rf(t, d, start, step), axes=t.axes,
                    aliases_input=True)
 
@@ -367,7 +413,7 @@ class Index(LayerBase):
             ctx.check_ge(norm(n - 1), i, f"index {pretty(i)} < axis {d} length {pretty(n)}",
                          lambda: f"index {self.index} is out of range for axis {d} of length "
                                  f"{pretty(n)}")
-        rf = _slice_rf(t, d, i, 1)
+        rf = cut_segments(t, i, norm(i + 1), ctx)[0] if d == 1 else _slice_rf(t, d, i, 1)
         keep = [j for j in range(r) if j != d]
         return Out(shape=tuple(t.shape[j] for j in keep), rf=rf,
                    axes=tuple(t.axes[j] for j in keep), aliases_input=True)

@@ -74,6 +74,11 @@ Src = tuple[int, ...]
 feature axes; ``(a,)`` for an axis that is input axis ``a`` (its field is ``rf[a]``); several
 when a reshape merged them (their fields are then undefined)."""
 
+Segments = tuple[tuple[Value, tuple[RFAxis, ...]], ...]
+"""The fields of consecutive ranges of tensor axis 1 (the channels): ``(count, rf)`` pairs in
+channel order, at least two, neighbours with different fields; ``rf`` of the tensor is their
+union."""
+
 
 @dataclass(frozen=True)
 class Tensor:
@@ -83,11 +88,17 @@ class Tensor:
     axis) says which input axes tensor axis ``i`` is made of (:data:`Src`): in ``[N, C, H, W]``
     that is ``((), (), (0,), (1,))``; after a permute to ``[N, H, W, C]``,
     ``((), (0,), (1,), ())``.
+
+    ``segments``, when known, are the fields of its channel ranges (:data:`Segments`; set by
+    a concat along the channels, kept by layers that treat every channel alike), so that a
+    split of the channels gets the field of the channels it keeps, not the union; None: every
+    channel has the field ``rf``.
     """
 
     shape: tuple[Value, ...]
     rf: tuple[RFAxis, ...]
     axes: tuple[Src, ...]
+    segments: Segments | None = None
 
     @property
     def spatial(self) -> tuple[Value, ...]:
@@ -151,6 +162,8 @@ class Out:
     ``name.1``...; ``shape``/``rf``/``axes`` are then those of part 0."""
     opaque: bool = False
     """Counts unknown (an ``opaque`` layer): totals are marked incomplete."""
+    segments: Segments | None = None
+    """The fields of the output's channel ranges (see :class:`Tensor`); None: all ``rf``."""
 
     def tensor(self) -> Tensor:
-        return Tensor(self.shape, self.rf, self.axes)
+        return Tensor(self.shape, self.rf, self.axes, self.segments)

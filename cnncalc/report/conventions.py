@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ..algebra.arith import Value, floordiv, is_num, norm, prod, ratio, total
 from ..algebra.expr import evaluate
@@ -35,6 +34,11 @@ from ..core.graph import INPUT, expand
 from ..core.results import ConventionTotals
 from ..errors import CnnCalcError
 from ..layers.base import LayerBase
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # a bound analysis needs no sympy
 
 __all__ = ["CONVENTIONS", "Convention", "Facts", "apply", "check_name", "count", "facts", "names",
            "rule", "summary_line"]

@@ -22,13 +22,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
-
-import sympy
+from typing import TYPE_CHECKING, Any
 
 from ..algebra.arith import is_num
 from ..core.analysis import jsonable
 from ..errors import CnnCalcError
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # a bound analysis needs no sympy
 
 UNITS = (False, True, "si", "iec")
 """Values of the ``units`` option."""
@@ -48,7 +51,8 @@ class Table:
     foot: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     label: str = ""
-    latex_title: str = ""
+    latex_title: str | Callable[[], str] = ""
+    """The caption of the LaTeX table (made when written: it may need sympy's printer)."""
     caveats: list[str] = field(default_factory=list)
     """Notes that qualify the totals (an incomplete count): in the notes of the plain table,
     and below the markdown table, which has no other notes."""
@@ -136,7 +140,7 @@ def latex_shape(v: Sequence[Any]) -> str:
     parts = []
     for x in v:
         s = str(x) if is_num(x) else sympy.latex(x)
-        parts.append(f"\\left({s}\\right)" if isinstance(x, sympy.Add) else s)
+        parts.append(f"\\left({s}\\right)" if not is_num(x) and isinstance(x, sympy.Add) else s)
     return "$" + r" \times ".join(parts) + "$"
 
 
@@ -246,8 +250,9 @@ def _write_latex(t: Table, units: bool | str) -> str:
 
     out = [r"% cnncalc design table; needs \usepackage{booktabs}",
            r"\begin{table}[htbp]", r"\centering"]
-    if t.title or t.latex_title:
-        out.append(r"\caption{" + (t.latex_title or escape_latex(t.title)) + "}")
+    latex_title = t.latex_title() if callable(t.latex_title) else t.latex_title
+    if t.title or latex_title:
+        out.append(r"\caption{" + (latex_title or escape_latex(t.title)) + "}")
     if t.label:
         out.append(r"\label{tab:" + re.sub(r"[^A-Za-z0-9:.-]", "-", t.label) + "}")
     out += [r"\begin{tabular}{" + spec + "}", r"\toprule",

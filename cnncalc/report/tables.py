@@ -10,9 +10,7 @@ in :mod:`cnncalc.report.formats`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import sympy
+from typing import TYPE_CHECKING, Any
 
 from ..algebra.arith import total
 from ..core.analysis import Analysis, LayerResult
@@ -32,6 +30,11 @@ from .formats import (
     text_value,
     write,
 )
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ..algebra.lazy import sympy  # a bound analysis needs no sympy
 
 __all__ = ["ALIASES", "ALL_COLUMNS", "COLUMNS", "FORMATS", "TIME_COLUMNS", "UNITS", "Table",
            "columns_of", "human", "layer_rows", "plain", "render", "rows", "table", "totals_row",
@@ -203,7 +206,7 @@ def table(an: Analysis, columns: Sequence[str] | str | None = None,
                  kinds=[_SPECS[k][1] for k in keys],
                  body=[[r[k] for k in keys] for r in layer_rows(an, depth, times)],
                  foot=[[foot[k] for k in keys]], notes=_notes(an), label=an.name,
-                 latex_title=_latex_title(an),
+                 latex_title=lambda: _latex_title(an),
                  caveats=[*_caveats(an), *("warning: " + w for w in an.warnings)])
 
 

@@ -13,6 +13,15 @@ bounded by ``--duration`` seconds each; nothing but 127.0.0.1 is ever contacted.
 - hostile: three clients loop over refused requests (8e5-deep JSON nesting, a 300 KB
   expression, a symbolic network that runs into the time limit, a body over the size limit)
   while this process times ``GET /health`` every 50 ms.
+
+Where the time goes: for each load run, the CPU time the server's processes used per request,
+read from /proc: the uvicorn processes (HTTP, routing, the cache, copying bytes) apart from
+the analysis workers (the analysis, its JSON), and the load generator's own. The load
+generator runs on the same machine, so it takes CPU from the server; its share is printed.
+From these, the rate the CPUs could sustain at that cost if nothing else ran is printed
+too (CPUs x 1000 / CPU ms per request): on a shared machine the req/s measured is lower, and
+the CPU cost per request is the steadier figure. Access logging is off (``--no-access-log``)
+unless ``--access-log``; the service's default (``scripts/serve.sh``) logs every request.
 """
 
 from __future__ import annotations
@@ -60,11 +69,15 @@ def free_port() -> int:
         return port
 
 
-def start_server(workers: int, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(workers: int, port: int, env: dict[str, str],
+                 access_log: bool = False) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.serve", "--host", HOST, "--port", str(port),
-         "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env={**os.environ, **env})
+         "--workers", str(workers), "--log-level", "warning",
+         *([] if access_log else ["--no-access-log"])],
+        cwd=ROOT, env={**os.environ, **env},  # log lines discarded: made, not displayed
+        stdout=subprocess.DEVNULL if access_log else None,
+        stderr=subprocess.DEVNULL if access_log else None)
     url = f"http://{HOST}:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -90,6 +103,61 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the processes under ``root``: ``server``
+    (the uvicorn processes) and ``analysis`` (the fork server and its analysis workers)."""
+    procs: dict[int, tuple[int, int, str]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{name}/cmdline", "rb") as fb:
+                cmd = fb.read().decode(errors="replace")
+        except OSError:
+            continue
+        rest = stat[stat.rfind(")") + 2:].split()
+        procs[int(name)] = (int(rest[1]), int(rest[11]) + int(rest[12]), cmd)
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in procs.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    out = {"server": 0.0, "analysis": 0.0}
+    hz = os.sysconf("SC_CLK_TCK")
+    for pid in tree & procs.keys():
+        _, ticks, cmd = procs[pid]
+        out["analysis" if "forkserver" in cmd else "server"] += ticks / hz
+    return out
+
+
+def server_stack() -> str:
+    """The HTTP parser and event loop uvicorn picks here (its ``auto`` choice), and what
+    writes the answers' JSON (api.worker.dumps)."""
+    import importlib.util
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    json_writer = "orjson" if importlib.util.find_spec("orjson") else "json"
+    return f"uvicorn {http} + {loop}, JSON by {json_writer}"
+
+
+def measured(load: Any, proc: subprocess.Popen[bytes], url: str, cached: bool,
+             connections: int, duration: int) -> dict[str, Any]:
+    """``load(...)``'s figures and the CPU milliseconds per request of the server's processes
+    and of the load generator."""
+    before, t0 = cpu_seconds(proc.pid), os.times()
+    r: dict[str, Any] = load(url, cached, connections, duration)
+    after, t1 = cpu_seconds(proc.pid), os.times()
+    n = max(1, r["requests"])
+    r["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / n for k in after}
+    r["cpu_ms"]["load generator"] = (t1.children_user + t1.children_system
+                                     - t0.children_user - t0.children_system) * 1000 / n
+    return r
 
 
 # --- load generators (a second process) ----------------------------------------------------------
@@ -245,6 +313,9 @@ def main() -> None:
     ap.add_argument("--cached-connections", type=int, default=8, help="cached concurrency")
     ap.add_argument("--tool", choices=["wrk", "httpx"],
                     default="wrk" if shutil.which("wrk") else "httpx")
+    ap.add_argument("--access-log", action="store_true",
+                    help="log every request, as the service does by default")
+    ap.add_argument("--no-hostile", action="store_true", help="skip the hostile-load run")
     ap.add_argument("--load-client", metavar="URL", help=argparse.SUPPRESS)
     ap.add_argument("--hostile-client", metavar="URL", help=argparse.SUPPRESS)
     ap.add_argument("--cached", action="store_true", help=argparse.SUPPRESS)
@@ -259,35 +330,44 @@ def main() -> None:
         return
 
     load = run_wrk if a.tool == "wrk" else run_httpx
-    print(f"load generator: {a.tool}; {os.cpu_count()} CPUs; {a.duration} s per run; "
-          f"uncached {a.connections} connections, cached {a.cached_connections}")
+    print(f"load generator: {a.tool}, on the same machine; {os.cpu_count()} CPUs; "
+          f"{a.duration} s per run; uncached {a.connections} connections, cached "
+          f"{a.cached_connections}; {server_stack()}; access log "
+          f"{'on' if a.access_log else 'off'}")
     rows = []
     for workers in a.workers:
         port = free_port()
         url = f"http://{HOST}:{port}"
-        proc = start_server(workers, port, {"CNNCALC_TIME_LIMIT_S": "2"})
+        proc = start_server(workers, port, {"CNNCALC_TIME_LIMIT_S": "2"}, a.access_log)
         try:
-            unc = load(url, False, a.connections, a.duration)
-            cac = load(url, True, a.cached_connections, a.duration)
-            health = health_under_hostile_load(url, 12)
+            unc = measured(load, proc, url, False, a.connections, a.duration)
+            cac = measured(load, proc, url, True, a.cached_connections, a.duration)
+            health = None if a.no_hostile else health_under_hostile_load(url, 12)
         finally:
             stop_server(proc)
         rows.append((workers, unc, cac, health))
-        print(f"\n== {workers} uvicorn worker(s) ==")
+        per = os.environ.get("CNNCALC_WORKERS") or str(max(1, (os.cpu_count() or 1) // workers))
+        print(f"\n== {workers} uvicorn worker(s), {per} analysis worker(s) each ==")
         for name, r in (("uncached", unc), ("cached", cac)):
             print(f"{name:9s} {r['rps']:8.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} "
                   f"ms  ({r['requests']} requests, non-2xx {r['non2xx']}"
                   f"{', socket errors ' + r['socket_errors'] if r['socket_errors'] else ''})")
-        print(f"/health under hostile load: p50 {health['p50']:.1f} ms, p99 {health['p99']:.1f} "
-              f"ms, max {health['max']:.1f} ms over {health['n']} probes; hostile answers "
-              f"{health['hostile']}")
+            total = sum(r["cpu_ms"].values())
+            print("          CPU ms per request: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in r["cpu_ms"].items())
+                + (f"; {os.cpu_count()} CPUs at this cost: at most "
+                   f"{(os.cpu_count() or 1) * 1000 / total:.0f} req/s" if total else ""))
+        if health is not None:
+            print(f"/health under hostile load: p50 {health['p50']:.1f} ms, p99 "
+                  f"{health['p99']:.1f} ms, max {health['max']:.1f} ms over {health['n']} "
+                  f"probes; hostile answers {health['hostile']}")
     print("\n| uvicorn workers | uncached req/s | p50 ms | p99 ms | cached req/s | p50 ms | "
           "p99 ms | /health p99 / max ms, hostile load |")
     print("|---|---|---|---|---|---|---|---|")
     for workers, unc, cac, health in rows:
+        hostile = "-" if health is None else f"{health['p99']:.1f} / {health['max']:.1f}"
         print(f"| {workers} | {unc['rps']:.0f} | {unc['p50']:.1f} | {unc['p99']:.1f} | "
-              f"{cac['rps']:.0f} | {cac['p50']:.1f} | {cac['p99']:.1f} | "
-              f"{health['p99']:.1f} / {health['max']:.1f} |")
+              f"{cac['rps']:.0f} | {cac['p50']:.1f} | {cac['p99']:.1f} | {hostile} |")
 
 
 if __name__ == "__main__":

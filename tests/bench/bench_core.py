@@ -40,22 +40,68 @@ def stack(n: int) -> cnncalc.Architecture:
     return cnncalc.load({"input": {"shape": ["N", 16, "H", "W"]}, "layers": layers})
 
 
+def flop_counter_ratio(arch: cnncalc.Architecture, bound: dict[str, int],
+                       numeric_ms: Callable[[], float]) -> None:
+    """torch's FlopCounterMode on the same network (``cnncalc.to_torch``, built once), timed
+    as tests/bench/bench_peers.py times it, beside cnncalc's numeric analysis in the same
+    run; skipped without torch."""
+    try:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        print("torch not installed: FlopCounterMode ratio skipped")
+        return
+    net = cnncalc.to_torch(arch, bound)
+    x = torch.randn(bound["N"], 3, bound["H"], bound["W"])
+
+    def fcm() -> int:
+        with torch.inference_mode(), FlopCounterMode(display=False) as fc:
+            net(x)
+        return int(fc.get_total_flops())
+
+    macs = cnncalc.analyze(arch, bound).totals.macs
+    assert fcm() == 2 * macs, "FlopCounterMode and cnncalc disagree"
+    default = torch.get_num_threads()
+    for threads in dict.fromkeys((default, 1)):
+        torch.set_num_threads(threads)
+        # Interleaved so that both see the same machine load.
+        ours, theirs = [], []
+        for _ in range(3):
+            ours.append(numeric_ms())
+            theirs.append(median_ms(fcm, 5))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        print(f"resnet50 numeric: cnncalc.analyze {a:.2f} ms, FlopCounterMode ({threads} torch "
+              f"thread{'s' if threads > 1 else ''}) {b:.1f} ms: {b / a:.0f}x faster "
+              "(target >= 100x)")
+    torch.set_num_threads(default)
+
+
 def main() -> None:
     r50 = cnncalc.load("resnet50")
     bound = {"N": 1, "H": 224, "W": 224}
+    sym = cnncalc.analyze(r50)
     rows = [
-        ("resnet50, N H W bound, analyze", median_ms(lambda: cnncalc.analyze(r50, bound)), 20),
+        ("resnet50, N H W bound, analyze", median_ms(lambda: cnncalc.analyze(r50, bound)), 1),
         ("resnet50, N H W bound, analyze + to_dict",
          median_ms(lambda: cnncalc.analyze(r50, bound).to_dict()), 20),
-        ("resnet50, N H W free, analyze", median_ms(lambda: cnncalc.analyze(r50)), 100),
+        ("resnet50, N H W free, analyze", median_ms(lambda: cnncalc.analyze(r50)), 5),
         ("resnet50, N H W free, analyze + to_dict",
          median_ms(lambda: cnncalc.analyze(r50).to_dict()), 100),
+        ("resnet50 from its zoo name, bound, analyze",
+         median_ms(lambda: cnncalc.analyze("resnet50", bound)), 1),
         ("resnet50 from its zoo name, bound, + to_dict",
          median_ms(lambda: cnncalc.analyze("resnet50", bound).to_dict()), 20),
+        ("resnet50 symbolic, evaluate(N=1, H=224, W=224)",
+         median_ms(lambda: sym.evaluate(**bound), 101), 0.2),
+        ("resnet50 symbolic, evaluate(...).totals",
+         median_ms(lambda: sym.evaluate(**bound).totals, 101), 0.2),
+        ("resnet50 symbolic, evaluate(...).to_dict()",
+         median_ms(lambda: sym.evaluate(**bound).to_dict()), 20),
     ]
     print(f"{'case':52s} {'median ms':>10s} {'target':>8s}")
     for name, ms, target in rows:
-        print(f"{name:52s} {ms:10.2f} {'<= ' + str(target):>8s}")
+        print(f"{name:52s} {ms:10.3f} {'<= ' + str(target):>8s}")
+    flop_counter_ratio(r50, bound, lambda: median_ms(lambda: cnncalc.analyze(r50, bound)))
 
     for symbolic in (False, True):
         b = None if symbolic else {"N": 1, "H": 32, "W": 32}

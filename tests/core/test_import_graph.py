@@ -9,19 +9,23 @@ The package ``__init__`` files Python runs on the way to a module are not edges 
 Each module belongs to a wing; a wing imports only wings at or below its rank (see
 docs/architecture.md)::
 
-    errors, envvars, progress < algebra < layers < core < zoo < report, cost < pytorch, onnx
-    < cnncalc/__init__.py (the facade: the public API, which wires the wings together)
-    < cli, commands, __main__ < api
+    errors, envvars, progress, hooks < algebra < layers < core < zoo < report, cost
+    < pytorch, onnx, batch < cnncalc/__init__.py (the facade: the public API, every name
+    imported on first use) < cli, commands, __main__ < api
 
-``report`` may import ``cost``; ``cost`` never imports ``report``; ``pytorch`` and ``onnx``
-(the ONNX reader) never import each other. Only ``cnncalc/pytorch`` imports torch, only
-``cnncalc/onnx`` imports onnx and onnxruntime. Run this file as a script to print the wing
-graph and any violation.
+``hooks`` names (as ``module:function`` strings, imported when called) the report and zoo
+functions the core calls; :mod:`cnncalc.core.load` installs them.
+
+``report`` may import ``cost``; ``cost`` never imports ``report``; ``pytorch``, ``onnx``
+(the ONNX reader) and ``batch`` never import each other. Only ``cnncalc/pytorch`` imports torch,
+only ``cnncalc/onnx`` imports onnx and onnxruntime, only ``cnncalc/batch`` imports dask. Run
+this file as a script to print the wing graph and any violation.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,16 +35,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("cnncalc", "api")
 
-RANK = {"errors": 0, "envvars": 0, "progress": 0, "algebra": 1, "layers": 2, "core": 3,
-        "zoo": 4, "report": 5, "cost": 5, "pytorch": 6, "onnx": 6, "facade": 7, "cli": 8,
-        "commands": 8, "__main__": 8, "api": 9}
+RANK = {"errors": 0, "envvars": 0, "progress": 0, "hooks": 0, "algebra": 1, "layers": 2,
+        "core": 3, "zoo": 4, "report": 5, "cost": 5, "pytorch": 6, "onnx": 6, "batch": 6,
+        "facade": 7, "cli": 8, "commands": 8, "__main__": 8, "api": 9}
 """Wing ranks: an import may go to the same rank or below."""
-FORBIDDEN = {("cost", "report"), ("onnx", "pytorch"), ("pytorch", "onnx")}
+FORBIDDEN = {("cost", "report"), ("onnx", "pytorch"), ("pytorch", "onnx"), ("batch", "pytorch"),
+             ("batch", "onnx"), ("pytorch", "batch"), ("onnx", "batch")}
 """Pairs of wings of equal rank that must not import in this direction."""
 TORCH = ("torch", "torchvision")
 TORCH_WING = "pytorch"
 ONNX = ("onnx", "onnxruntime", "onnxscript")
 ONNX_WING = "onnx"
+DASK = ("dask", "distributed")
+DASK_WING = "batch"
 
 
 def modules() -> dict[str, Path]:
@@ -103,6 +110,8 @@ def graph() -> tuple[dict[str, set[str]], list[str]]:
                 problems.append(f"{where}:{line}: imports {name}; only cnncalc/pytorch may")
             if top in ONNX and src != ONNX_WING:
                 problems.append(f"{where}:{line}: imports {name}; only cnncalc/onnx may")
+            if top in DASK and src != DASK_WING:
+                problems.append(f"{where}:{line}: imports {name}; only cnncalc/batch may")
             if top not in PACKAGES:
                 continue
             while name not in known and "." in name:  # ``import cnncalc.x.y as z`` etc.
@@ -177,6 +186,29 @@ def test_the_checker_sees_what_it_must() -> None:
     assert "cnncalc.core.constraints.sets" in edges["cnncalc.core.constraints.solve"]
     assert "cnncalc.algebra.arith" in edges["cnncalc.core.constraints"]  # a package's own
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_hooks_name_the_functions_the_core_calls() -> None:
+    """Each hook of cnncalc.hooks names a function of the zoo or report wing, and
+    cnncalc.core.load installs them (run in a fresh process: nothing else imported first)."""
+    import cnncalc.hooks
+    import cnncalc.report.explain
+    import cnncalc.report.tables
+    import cnncalc.zoo
+    assert cnncalc.hooks.resolve("render_table") is cnncalc.report.tables.render
+    assert cnncalc.hooks.resolve("explain") is cnncalc.report.explain.explain
+    assert cnncalc.hooks.resolve("zoo_names") is cnncalc.zoo.zoo_names
+    assert cnncalc.hooks.resolve("zoo_load") is cnncalc.zoo.load
+    assert all(wing(t.partition(":")[0]) in ("zoo", "report")
+               for t in cnncalc.hooks.TARGETS.values())
+    code = ("import sys; import cnncalc.core.load as l, cnncalc.core.analysis as a, "
+            "cnncalc.hooks as h; "
+            "assert l._catalog == (h.zoo_names, h.zoo_load); "
+            "assert a._renderer is h.render_table and a._explainer is h.explain; "
+            "assert 'cnncalc.report.tables' not in sys.modules; "
+            "assert 'cnncalc.zoo' not in sys.modules; "
+            "an = l.analyze('lenet5', {'N': 1}); assert an.to_table().startswith('lenet5')")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_the_checker_finds_a_lazy_upward_import(tmp_path: Path,

@@ -84,3 +84,11 @@ def test_refusals_name_what_was_given(tmp_path: Path) -> None:
     with pytest.raises(CnnCalcError) as e:
         Architecture.from_dict({**SMALL, "extra": 1})
     assert e.value.kind == "schema" and "unknown field 'extra'" in str(e.value)
+
+
+def test_control_character_message_reads_once() -> None:
+    """json's own message ends in "at"; the position is said once: "... character at line 1"."""
+    with pytest.raises(CnnCalcError) as e:
+        cnncalc.load('{"name": "a\tb"}')
+    assert "Invalid control character at line 1 column 12" in str(e.value)
+    assert "at at" not in str(e.value)

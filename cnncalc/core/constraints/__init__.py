@@ -25,10 +25,10 @@ that :class:`~cnncalc.core.analysis.Analysis` can derive its own constraints.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ...algebra.arith import Value, free_names, is_num
 from ...algebra.compile import pretty
@@ -38,6 +38,11 @@ from .describe import LIST_MAX, describe_sol, listed, pieces, residues, same
 from .sets import TOP, ConstraintKind, Sol, between, count, empty, join, meet
 from .signs import sign_of
 from .solve import solve_one, tile_solutions
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ...algebra.lazy import sympy  # imported on first symbolic use
 
 __all__ = ["TOP", "ConstraintKind", "ConstraintReport", "derive", "sign_of", "tiling_state",
            "unread_warnings"]
@@ -60,26 +65,32 @@ class _Cond:
     alts: tuple[sympy.Expr, ...] = ()  # 'eq': other expressions whose zeros also satisfy it
 
 
+@functools.lru_cache(maxsize=16384)
+def _difference(lhs: sympy.Expr, rhs: sympy.Expr) -> sympy.Expr:
+    """``lhs - rhs`` expanded (the same conditions recur in every analysis of a network)."""
+    return sympy.expand(lhs - rhs)
+
+
 def _conditions(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> list[_Cond]:
     out: dict[str, _Cond] = {}
-    for shape in shapes:
-        for v in shape:
-            if not is_num(v):
-                # A size that is a product of sizes (after a flatten) is >= 1 when each is; a
-                # quotient (a reshape's -1 axis, C*H/S) is not such a product: it must be.
-                factors = sympy.Mul.make_args(v)
-                if any(f.is_Pow and f.exp.is_negative for f in factors):
-                    factors = (v,)
-                for f in factors:
-                    if not f.is_Number:
-                        out.setdefault(f"{pretty(f)} >= 1", _Cond(f - 1, "ge",
-                                                                  f"{pretty(f)} >= 1", None))
+    sizes = dict.fromkeys(v for shape in shapes for v in shape)  # the same length recurs
+    for v in sizes:
+        if not is_num(v):
+            # A size that is a product of sizes (after a flatten) is >= 1 when each is; a
+            # quotient (a reshape's -1 axis, C*H/S) is not such a product: it must be.
+            factors = sympy.Mul.make_args(v)
+            if any(f.is_Pow and f.exp.is_negative for f in factors):
+                factors = (v,)
+            for f in factors:
+                if not f.is_Number:
+                    out.setdefault(f"{pretty(f)} >= 1", _Cond(f - 1, "ge",
+                                                              f"{pretty(f)} >= 1", None))
     for n in notes:
         if n.kind not in ("ge", "eq"):
             continue
         kind: ConstraintKind = "ge" if n.kind == "ge" else "eq"
         lhs, rhs = sympy.sympify(n.lhs), sympy.sympify(n.rhs)
-        e = sympy.expand(lhs - rhs)
+        e = _difference(lhs, rhs)
         if not free_names(e):
             if (e >= 0) if kind == "ge" else (e == 0):
                 continue

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-import sympy
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ...algebra.lazy import sympy  # imported on first symbolic use
 
 
 def sign_of(e: sympy.Expr, known: frozenset[sympy.Expr] = frozenset()) -> int:

@@ -16,13 +16,17 @@ import functools
 import math
 from collections.abc import Callable
 from fractions import Fraction
-
-import sympy
+from typing import TYPE_CHECKING
 
 from ...algebra.compile import compile_int, compile_sign
 from ...errors import CnnCalcError
 from .sets import MAX_PERIOD, TOP, ConstraintKind, Intervals, Sol, meet
 from .signs import mono
+
+if TYPE_CHECKING:
+    import sympy
+else:
+    from ...algebra.lazy import sympy  # imported on first symbolic use
 
 MAX_DEGREE = 4
 """Highest degree (per residue class) of a quasi-polynomial condition solved exactly."""
@@ -162,8 +166,19 @@ def _affine_solutions(aff: Affine, period: int, kind: ConstraintKind) -> Sol:
     return period, out
 
 
+def _copy(sol: Sol | None) -> Sol | None:
+    """A solution set of one's own (the cached ones are shared)."""
+    return None if sol is None else (sol[0], {r: list(iv) for r, iv in sol[1].items()})
+
+
 def tile_solutions(span: sympy.Expr, s: sympy.Symbol, stride: int) -> Sol | None:
-    """The values of ``s`` with ``span mod stride == 0``, for a quasi-affine ``span``."""
+    """The values of ``s`` with ``span mod stride == 0``, for a quasi-affine ``span``
+    (solved once per condition: the same strides recur in every analysis of a network)."""
+    return _copy(_tile_solutions(span, s, stride))
+
+
+@functools.lru_cache(maxsize=4096)
+def _tile_solutions(span: sympy.Expr, s: sympy.Symbol, stride: int) -> Sol | None:
     period = period_of(span)
     if period * stride > MAX_PERIOD:
         return None
@@ -240,7 +255,12 @@ def _half_line(ok: Callable[[int], bool], d: int) -> Sol:
 
 def solve_one(e: sympy.Expr, s: str, kind: ConstraintKind) -> Sol | None:
     """The values ``1 <= s <= TOP`` with ``e >= 0`` ('ge') or ``e == 0`` ('eq'); None when
-    the condition is not of a form solved exactly."""
+    the condition is not of a form solved exactly (solved once per condition)."""
+    return _copy(_solve_one(e, s, kind))
+
+
+@functools.lru_cache(maxsize=4096)
+def _solve_one(e: sympy.Expr, s: str, kind: ConstraintKind) -> Sol | None:
     x = sympy.Symbol(s, integer=True, positive=True)
     at = _evaluator(e, s)
 
@@ -251,7 +271,7 @@ def solve_one(e: sympy.Expr, s: str, kind: ConstraintKind) -> Sol | None:
     d = mono(e, x)
     if kind == "eq":
         if d in (1, -1):  # the zeros of a monotone function: between two half-lines
-            above, below = solve_one(e, s, "ge"), solve_one(-e, s, "ge")
+            above, below = _solve_one(e, s, "ge"), _solve_one(-e, s, "ge")
             return meet(above, below) if above is not None and below is not None else None
         d = None
     if d is not None:
