@@ -241,13 +241,18 @@ def map_segments(t: Tensor, per_axis: Callable[[int, RFAxis], RFAxis]) -> Segmen
                 new[ax] = per_axis(i, rf[ax])
         out.append((n, tuple(new)))
     # fields that differed may agree after the rule (a whole field): keep neighbours apart
-    merged: list[tuple[Value, tuple[RFAxis, ...]]] = []
-    for n, rf in out:
-        if merged and merged[-1][1] == rf:
-            merged[-1] = (norm(merged[-1][0] + n), rf)
+    return joined(out)
+
+
+def joined(segs: Sequence[tuple[Value, tuple[RFAxis, ...]]]) -> Segments | None:
+    """``segs`` with neighbours of the same field joined; None when one range remains."""
+    out: list[tuple[Value, tuple[RFAxis, ...]]] = []
+    for n, rf in segs:
+        if out and out[-1][1] == rf:
+            out[-1] = (norm(out[-1][0] + n), rf)
         else:
-            merged.append((n, rf))
-    return tuple(merged) if len(merged) > 1 else None
+            out.append((n, rf))
+    return tuple(out) if len(out) > 1 else None
 
 
 def need_spatial(t: Tensor, ctx: Ctx, what: str) -> int:

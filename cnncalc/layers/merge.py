@@ -33,6 +33,7 @@ from .base import (
     Tensor,
     decide_ge,
     elementwise,
+    joined,
     map_segments,
     window_rf,
 )
@@ -86,17 +87,6 @@ def union_fields(rfs: Sequence[tuple[RFAxis, ...]], ctx: Ctx | None) -> tuple[RF
 def segments_of(t: Tensor) -> Segments:
     """The fields of ``t``'s channel ranges: its segments, or one range of every channel."""
     return t.segments if t.segments is not None else ((t.shape[1], t.rf),)
-
-
-def joined(segs: Sequence[tuple[Value, tuple[RFAxis, ...]]]) -> Segments | None:
-    """``segs`` with neighbours of the same field joined; None when one range remains."""
-    out: list[tuple[Value, tuple[RFAxis, ...]]] = []
-    for n, rf in segs:
-        if out and out[-1][1] == rf:
-            out[-1] = (norm(out[-1][0] + n), rf)
-        else:
-            out.append((n, rf))
-    return tuple(out) if len(out) > 1 else None
 
 
 def _lt(a: Value, b: Value) -> bool | None:
