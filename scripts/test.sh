@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-setup_venv .venv dev,torch,models,onnx,service,tables,peers,browser,cluster
+setup_venv .venv dev,torch,models,onnx,service,tables,peers,browser,cluster,cost
 . .venv/bin/activate
 # pdflatex (with booktabs) for the test that compiles the LaTeX design table: installed from
 # Debian's packages in CI; where it cannot be installed that one test skips and says why.

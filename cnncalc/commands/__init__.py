@@ -21,8 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                            "(design-choice tables)"),
     "plot": ("plot", "plot MACs and params per layer, receptive-field growth, or totals "
                      "against a size"),
-    "calibrate": ("calibrate", "time a sweep of single layers on a device, fit the time "
-                               "model, write a device profile"),
+    "calibrate": ("calibrate", "time single layers and layers inside real networks on a "
+                               "device, fit the time models, write a device profile"),
     "cost": ("cost", "score cost measures (params, FLOPs, bytes, alpha-FLOPs, roofline, "
                      "fitted) on timings"),
     "import": ("import_", "an architecture JSON from a PyTorch model (PKG.MODULE:FACTORY) or "

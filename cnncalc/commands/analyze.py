@@ -1,5 +1,5 @@
 """``cnncalc analyze ARCH [--bind NAME=VALUE ...] [--format ...] [--columns ...] [--depth D]
-[--units [si|iec]] [--profile PROFILE.json] [--convention NAME]``; ``cnncalc analyze
+[--units [si|iec]] [--profile PROFILE.json [--threads T]] [--convention NAME]``; ``cnncalc analyze
 --from-torch PKG.MODULE:FACTORY [--kwargs JSON] [--input SIZES] ...`` analyses a PyTorch model
 imported on the fly."""
 
@@ -8,14 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.load import analyze
 from ..report import conventions
 from ..report.tables import ALL_COLUMNS, render
 from ..report.tables import FORMATS as TABLE_FORMATS
-from .common import add_bindings, add_convention, add_units
+from .common import add_bindings, add_convention, add_units, int_between
 from .import_ import add_torch_source, torch_architecture
+
+if TYPE_CHECKING:
+    from ..cost import Prediction
 
 NAME = "analyze"
 HELP = "analyse an architecture (JSON file or zoo name)"
@@ -47,37 +50,64 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_table_options(p)
     p.add_argument("--profile", "-p", metavar="PROFILE.json",
                    help="add the time a device profile (from `cnncalc calibrate`) predicts, per "
-                        "layer and in total (every size must be bound)")
+                        "layer and in total with its 90%% band (every size must be bound)")
+    p.add_argument("--threads", type=int_between(1, 1024), default=None, metavar="T",
+                   help="with --profile: predict for T CPU threads (one the profile was "
+                        "calibrated with; default its first)")
     add_convention(p)
 
 
-def with_times(d: dict[str, Any], times: dict[str, float], device: str) -> dict[str, Any]:
-    """The output JSON with ``predicted_time_ms`` per layer and in the totals, and the
+def with_times(d: dict[str, Any], pred: Prediction, device: str) -> dict[str, Any]:
+    """The output JSON with ``predicted_time_ms`` (and its 90 % band,
+    ``predicted_time_band_ms``, where the profile has one) per layer and in the totals, and the
     profile's device (a compatible extension: new keys only)."""
-    for layer in d["layers"]:
-        layer["predicted_time_ms"] = times.get(layer["name"])
-    d["totals"]["predicted_time_ms"] = sum(times.values())
-    d["profile"] = {"device": device}
+    banded = pred.layer_band.n > 0
+    for layer, t in zip(d["layers"], pred.layers, strict=True):
+        layer["predicted_time_ms"] = 1e3 * t
+        if banded:
+            layer["predicted_time_band_ms"] = [1e3 * v for v in pred.layer_band.around(t)]
+    d["totals"]["predicted_time_ms"] = 1e3 * pred.total
+    if banded:
+        d["totals"]["predicted_time_band_ms"] = [1e3 * pred.low, 1e3 * pred.high]
+    d["profile"] = {"device": device, "notes": list(pred.notes)}
     return d
+
+
+def time_line(pred: Prediction, device: str) -> str:
+    """``predicted time: 12.3 ms (90% band 11.1-13.9 ms) on DEVICE``."""
+    band = (f" (90% band {1e3 * pred.low:.3g}-{1e3 * pred.high:.3g} ms: the spread of the "
+            "profile's errors on networks it never saw)" if pred.layer_band.n else "")
+    return f"predicted time: {1e3 * pred.total:.3g} ms{band} on {device}\n"
 
 
 def run(args: argparse.Namespace) -> int:
     if (args.arch is None) == (args.from_torch is None):  # a usage error, as argparse's
         args._parser.error("give an architecture (a JSON file or zoo name) or --from-torch "
                            "PKG.MODULE:FACTORY, not both")
+    if args.threads is not None and not args.profile:
+        args._parser.error("--threads needs --profile")
     arch = args.arch if args.from_torch is None else torch_architecture(args, args.from_torch)
     an = conventions.apply(analyze(arch, dict(args.bind)), args.convention)
-    times = None
+    times = pred = None
     if args.profile:
-        from ..cost import load_profile, predicted_ms
+        from ..cost import load_profile, predict_time
         profile = load_profile(args.profile)
-        times = predicted_ms(an, profile)
+        for w in profile.warnings():
+            print(f"warning: {w}", file=sys.stderr)
+        pred = predict_time(an, profile, args.threads)
+        for note in pred.notes:
+            print(f"note: {note}", file=sys.stderr)
+        times = {r.name: 1e3 * t for r, t in zip(an.layers, pred.layers, strict=True)}
+        device = str(profile.meta.get("device_name", profile.device))
     if args.format == "json":
         d = an.to_dict()
-        if times is not None:
-            d = with_times(d, times, profile.meta.get("device_name", profile.device))
+        if pred is not None:
+            d = with_times(d, pred, device)
         print(json.dumps(d, indent=2))
     else:
         sys.stdout.write(render(an, args.format, columns=args.columns, depth=args.depth,
                                 units=args.units or False, times=times))
+        if pred is not None:
+            (sys.stdout if args.format in ("table", "markdown") else sys.stderr).write(
+                time_line(pred, device))
     return 0

@@ -63,9 +63,9 @@ def work_alpha_flops(w: Work) -> float | sympy.Expr:
 
 
 class LayerTimer(Protocol):
-    """What :func:`costs` needs of a device profile: predicted seconds of one layer."""
+    """What :func:`costs` needs of a device profile: predicted seconds of every layer."""
 
-    def layer_seconds(self, r: LayerResult, nbytes: Value) -> float: ...
+    def layer_times(self, an: Analysis) -> list[float]: ...
 
 
 @dataclass
@@ -112,7 +112,8 @@ def costs(an: Analysis, profile: LayerTimer | None = None) -> list[LayerCost]:
     """Cost measures per layer; with a profile (a :class:`~cnncalc.cost.DeviceProfile`),
     predicted seconds per layer too."""
     out = []
-    for r in an.layers:
+    times = profile.layer_times(an) if profile is not None else None
+    for i, r in enumerate(an.layers):
         b = layer_bytes(an, r)
         flops = r.flops
         intensity: Any
@@ -124,7 +125,7 @@ def costs(an: Analysis, profile: LayerTimer | None = None) -> list[LayerCost]:
         for w in r.work:
             af = af + work_alpha_flops(w)
         c = LayerCost(r.name, r.type, r.macs, flops, b, intensity, af)
-        if profile is not None:
-            c.time_s = profile.layer_seconds(r, b)
+        if times is not None:
+            c.time_s = times[i]
         out.append(c)
     return out

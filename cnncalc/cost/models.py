@@ -6,14 +6,16 @@ docs/cost-model.md.
 indicator; it is fitted on log time (so on relative error) by damped Gauss-Newton with a small
 ridge. Other layers are predicted from bytes moved and other ops (:class:`BytesTimeModel`). A
 :class:`DeviceProfile` (written by ``cnncalc calibrate``) holds both, with the device's peak
-FLOP rate and bandwidth for a roofline ``max(flops / peak, bytes / bandwidth) + overhead``.
+FLOP rate and bandwidth for a roofline ``max(flops / peak, bytes / bandwidth) + overhead``, and,
+when calibrated inside networks, the in-context model (:mod:`cnncalc.cost.context`) that
+predicts every layer where it runs; :func:`predict_time` uses it when it is there.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from ..algebra.arith import Value, is_num
 from ..core.analysis import Analysis, LayerResult
 from ..core.bindings import require_bound
 from ..errors import CnnCalcError
+from .context import Band, ContextModel, Prediction
 from .measures import costs
 
 
@@ -142,6 +145,18 @@ class DeviceProfile:
     other: BytesTimeModel
     meta: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
+    context: ContextModel | None = None
+    """The in-context model, when the profile was calibrated inside networks."""
+
+    def warnings(self) -> list[str]:
+        """How this machine differs from the one the profile describes (see
+        :func:`cnncalc.cost.machine.differences`)."""
+        from .machine import differences
+        return differences(self.meta.get("machine") or {}, self.device)
+
+    def layer_times(self, an: Analysis, threads: int | None = None) -> list[float]:
+        """Predicted seconds of every layer of a bound analysis."""
+        return list(predict_time(an, self, threads).layers)
 
     def layer_seconds(self, r: LayerResult, nbytes: Value) -> float:
         """Predicted seconds of one layer (every size must be bound)."""
@@ -170,7 +185,11 @@ class DeviceProfile:
         return max(flops / self.peak_flops, nbytes / self.bandwidth) + self.overhead_s
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "context"}
+        d["conv"], d["other"] = asdict(self.conv), asdict(self.other)
+        if self.context is not None:
+            d["context"] = self.context.to_json()
+        return d
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
@@ -178,16 +197,30 @@ class DeviceProfile:
     @classmethod
     def load(cls, path: str | Path) -> DeviceProfile:
         try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
-            return cls(device=d["device"], dtype=d["dtype"], peak_flops=float(d["peak_flops"]),
-                       bandwidth=float(d["bandwidth"]), overhead_s=float(d["overhead_s"]),
-                       conv=ConvTimeModel(**d["conv"]), other=BytesTimeModel(**d["other"]),
-                       meta=d.get("meta", {}), scores=d.get("scores", {}))
+            text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise CnnCalcError(f"no such profile: {path}", kind="input") from None
-        except (KeyError, TypeError, ValueError) as e:
-            raise CnnCalcError(f"{path} is not a cnncalc device profile ({e})",
+        except (OSError, UnicodeDecodeError) as e:
+            raise CnnCalcError(f"cannot read the profile {path} ({e})", kind="input") from None
+        try:
+            d = json.loads(text)
+            prof = cls(device=str(d["device"]), dtype=str(d["dtype"]),
+                       peak_flops=float(d["peak_flops"]), bandwidth=float(d["bandwidth"]),
+                       overhead_s=float(d["overhead_s"]),
+                       conv=ConvTimeModel([float(v) for v in d["conv"]["theta"]],
+                                          float(d["conv"]["t0"])),
+                       other=BytesTimeModel(**{k: float(v) for k, v in d["other"].items()}),
+                       meta=dict(d.get("meta", {})), scores=dict(d.get("scores", {})))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise CnnCalcError(f"{path} is not a cnncalc device profile ({type(e).__name__}: "
+                               f"{e}); recalibrate with `cnncalc calibrate`",
                                kind="input") from None
+        if not all(math.isfinite(v) and v > 0 for v in (prof.peak_flops, prof.bandwidth)):
+            raise CnnCalcError(f"{path} is not a cnncalc device profile (peak and bandwidth "
+                               "must be positive numbers)", kind="input")
+        if d.get("context") is not None:
+            prof.context = ContextModel.from_json(d["context"], where=str(path))
+        return prof
 
 
 def load_profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
@@ -195,15 +228,38 @@ def load_profile(profile: DeviceProfile | str | Path) -> DeviceProfile:
     return profile if isinstance(profile, DeviceProfile) else DeviceProfile.load(profile)
 
 
+def predict_time(an: Analysis, profile: DeviceProfile, threads: int | None = None
+                 ) -> Prediction:
+    """Predicted seconds per layer and for the network (their sum), with the network's 90 %
+    band. With an in-context model: each layer where it runs, its share of the glue between
+    layers included, for ``threads`` CPU threads (default: the first the profile was calibrated
+    with; one it never saw is an error). Without: the single-layer models, and no band. Every
+    size must be bound."""
+    require_bound(an.free_symbols, "predict time")
+    if profile.context is not None:
+        p = profile.context.predict(an, threads)
+        glue = profile.context.glue_s
+        layers = tuple(t + glue for t in p.layers)
+        return Prediction(layers, p.total, p.low, p.high, p.layer_band, p.notes)
+    if threads is not None and profile.meta.get("threads") not in (None, threads):
+        raise CnnCalcError(f"the profile was calibrated with {profile.meta['threads']} "
+                           f"thread(s), not {threads}; calibrate with --threads {threads}",
+                           kind="input")
+    per = tuple(profile.layer_seconds(r, c.bytes) for r, c in zip(an.layers, costs(an),
+                                                                    strict=True))
+    total = float(sum(per))
+    return Prediction(per, total, total, total, Band())
+
+
 def predict_seconds(an: Analysis, profile: DeviceProfile) -> tuple[list[float], float]:
     """Predicted seconds per layer and for the whole network (their sum: layers run one after
     the other). Every size must be bound."""
-    require_bound(an.free_symbols, "predict time")
-    per = [c.time_s or 0.0 for c in costs(an, profile)]
-    return per, float(sum(per))
+    p = predict_time(an, profile)
+    return list(p.layers), p.total
 
 
-def predicted_ms(an: Analysis, profile: DeviceProfile | str | Path) -> dict[str, float]:
+def predicted_ms(an: Analysis, profile: DeviceProfile | str | Path,
+                 threads: int | None = None) -> dict[str, float]:
     """Predicted milliseconds per layer name (for tables and reports)."""
-    per, _ = predict_seconds(an, load_profile(profile))
-    return {r.name: 1e3 * t for r, t in zip(an.layers, per, strict=True)}
+    p = predict_time(an, load_profile(profile), threads)
+    return {r.name: 1e3 * t for r, t in zip(an.layers, p.layers, strict=True)}

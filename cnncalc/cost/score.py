@@ -261,6 +261,31 @@ def ours(tr: Measurements, te: Measurements) -> np.ndarray:
     return model.predict(te.p, te.k, te.cin, te.cout)
 
 
+TREE_FEATURES = ("log_p", "log_k", "log_cin", "log_cout", "k1", "log_x_in", "log_macs",
+                 "log_bytes")
+
+
+def _tree_x(m: Measurements) -> np.ndarray:
+    return np.stack([np.log(m.p), np.log(m.k), np.log(m.cin), np.log(m.cout),
+                     (m.k == 1) * 1.0, np.log(m.x_in), np.log(m.macs), np.log(m.nbytes)],
+                    axis=1)
+
+
+def trees(tr: Measurements, te: Measurements) -> np.ndarray:
+    """Gradient-boosted trees on log time (the in-context model's regressor, here on the
+    table's columns), monotone in MACs and bytes; beyond the trained range, scaled by the
+    extra MACs (see :mod:`cnncalc.cost.context`). Needs the ``cost`` extra."""
+    from .trees import fit_trees
+    x_tr, x_te = _tree_x(tr), _tree_x(te)
+    mono = [1 if f in ("log_macs", "log_bytes") else 0 for f in TREE_FEATURES]
+    model = fit_trees(x_tr, np.log(tr.t), TREE_FEATURES, monotone=mono, rounds=300,
+                      num_leaves=15)
+    lo, hi = x_tr.min(axis=0), x_tr.max(axis=0)
+    clipped = np.clip(x_te, lo, hi)
+    j = TREE_FEATURES.index("log_macs")
+    return np.asarray(np.exp(model.predict(clipped) + (x_te[:, j] - clipped[:, j])))
+
+
 PREDICTORS: dict[str, Predictor] = {
     "params": Fixed(lambda m: m.params),
     "flops": Fixed(lambda m: 2 * m.macs),
@@ -269,8 +294,16 @@ PREDICTORS: dict[str, Predictor] = {
     "alpha_flops_refit": alpha_refit,
     "roofline": roofline,
     "cnncalc_model": ours,
+    "cnncalc_trees": trees,
 }
-"""Every measure scored, in table order."""
+"""Every measure scored, in table order (``cnncalc_trees`` where LightGBM is installed)."""
+
+
+def default_measures() -> list[str]:
+    """Every measure this installation can score."""
+    import importlib.util
+    have = importlib.util.find_spec("lightgbm") is not None
+    return [n for n in PREDICTORS if have or n != "cnncalc_trees"]
 
 
 def folds_kfold(n: int, k: int = 10, seed: int = 0) -> list[np.ndarray]:
@@ -306,7 +339,7 @@ def score(m: Measurements, measures: Sequence[str] | None = None, k: int = 10
           ) -> dict[str, dict[str, dict[str, float]]]:
     """``{measure: {scheme: metrics}}`` for schemes ``in_sample`` (rank measures only),
     ``kfold`` and, where the table has two or more families, ``leave_family_out``."""
-    names = list(measures or PREDICTORS)
+    names = list(measures or default_measures())
     unknown = [n for n in names if n not in PREDICTORS]
     if unknown:
         raise CnnCalcError(f"unknown measure(s) {unknown}; one of {', '.join(PREDICTORS)}",

@@ -16,7 +16,9 @@ cross-validation, and writes the :class:`~cnncalc.cost.DeviceProfile`.
 from __future__ import annotations
 
 import csv
+import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -250,22 +252,57 @@ def fit_profile(csv_path: Path, device: str, dtype: str, peaks: tuple[float, flo
 
 def calibrate(device: str = "cpu", csv_path: str | Path = "calibration.csv",
               profile_path: str | Path = "profile.json", budget_s: float = 600.0,
-              dtype: str = "float32", threads: int | None = None, seed: int = 0,
-              n_conv: int = 700, n_other: int = 200, progress: bool | None = None,
-              repeats: int = 15) -> DeviceProfile:
-    """Time the sweep (resuming ``csv_path``), fit, score and save the device profile.
-    ``device``: cpu, cuda, cuda:N or auto."""
+              dtype: str = "float32", threads: int | Sequence[int] | None = None,
+              seed: int = 0, n_conv: int = 700, n_other: int = 200,
+              progress: bool | None = None, repeats: int = 15,
+              networks: Sequence[str] | None = (), context_csv: str | Path | None = None,
+              batches: Sequence[int] = (1,), evaluate: bool = True,
+              log: Callable[[str], None] | None = None) -> DeviceProfile:
+    """Time the single-layer sweep (resuming ``csv_path``) and, with ``networks`` (``None``:
+    the default suite of :mod:`cnncalc.pytorch.incontext`; empty: none), every layer inside
+    those networks at each thread count and batch (resuming ``context_csv``); fit, score
+    (leave-one-network-out with ``evaluate``) and save the device profile. ``device``: cpu,
+    cuda, cuda:N or auto. ``budget_s`` bounds each of the two timing phases."""
+    from ..cost import machine
     torch = load_torch()
     dev = resolve_device(device)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    counts = [threads] if isinstance(threads, int) else list(threads or [])
+    if not counts:
+        counts = [torch.get_num_threads()]
+    torch.set_num_threads(counts[0])
     csv_path, profile_path = Path(csv_path), Path(profile_path)
     timed = time_configs(configs(seed, n_conv, n_other), csv_path, device, dtype, budget_s,
                          repeats=repeats, progress=progress)
     peaks = measure_peaks(device, dtype)
-    prof = fit_profile(csv_path, dev.type, dtype, peaks, meta={
+    meta: dict[str, Any] = {
         "device_name": device_name(dev), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "timed_this_run": timed, "repeats": repeats,
-        "csv": str(csv_path)})
+        "threads": counts[0], "timed_this_run": timed, "repeats": repeats,
+        "csv": str(csv_path), "machine": machine.describe()}
+    prof = fit_profile(csv_path, dev.type, dtype, peaks, meta=meta)
+    if networks is None or len(networks):
+        from ..cost.lono import calibrated_model, load_context_csv
+        from .incontext import SUITE, collect, plan
+        suite = SUITE if networks is None else _suite(networks)
+        ctx = Path(context_csv) if context_csv else profile_path.with_suffix(".context.csv")
+        try:
+            meta["context_timed_this_run"] = collect(
+                ctx, plan(suite, counts, batches), device, dtype, budget_s, progress=progress,
+                log=log)
+        finally:
+            torch.set_num_threads(counts[0])
+        data = load_context_csv(ctx)
+        prof.context, prof.scores["context"] = calibrated_model(
+            data, machine.caches(), evaluate=evaluate,
+            workers=max(1, min(4, os.cpu_count() or 1)))
+        meta.update(context_csv=str(ctx), thread_counts=list(prof.context.threads))
     prof.save(profile_path)
     return prof
+
+
+def _suite(names: Sequence[str]) -> list[Any]:
+    """The suite's networks of these names; a name it lacks is a torchvision model at the
+    suite's three sizes."""
+    from .incontext import SUITE, Net
+    known = {n.name: n for n in SUITE}
+    return [known.get(n) or Net(n, "torchvision", ((64, 96), (160, 160), (224, 224)))
+            for n in names]

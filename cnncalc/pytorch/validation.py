@@ -90,7 +90,8 @@ def validate(arch: Any, bindings: Mapping[str, int] | None = None, device: str =
     if profile is not None:
         from ..cost import load_profile, predicted_ms  # numpy, only with a profile
         prof = load_profile(profile)
-        times = predicted_ms(an, prof)
+        seen = prof.context.threads if prof.context is not None else ()
+        times = predicted_ms(an, prof, threads if threads in seen else None)
     torch = load_torch()
     dev = resolve_device(device)
     pin_mmap_threshold()
@@ -124,7 +125,10 @@ def _add_prediction(report: ValidationReport, prof: DeviceProfile, times: dict[s
     if prof.device != env.device.split(":")[0] or prof.dtype != env.dtype:
         report.notes.append(f"the profile is for {prof.device} {prof.dtype}; this run is "
                             f"{env.device} {env.dtype}")
+    report.notes += prof.warnings()
     threads = prof.meta.get("threads")
+    if prof.context is not None and env.threads in prof.context.threads:
+        threads = env.threads
     if env.device == "cpu" and threads is not None and threads != env.threads:
         report.notes.append(f"the profile was calibrated with {threads} CPU threads; this run "
                             f"used {env.threads}")

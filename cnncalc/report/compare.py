@@ -3,7 +3,9 @@ tables such as "3x3 vs 5x5" or "with vs without bottleneck".
 
 Shared bindings apply to every architecture that uses the symbol; a binding no architecture
 uses is an error. With every compared total a number, a column gives each architecture's MACs
-relative to the first one.
+relative to the first one. With a device profile (``--profile``), each architecture's predicted
+time and its 90 % band join the table, whose rows are then ranked by predicted time (fastest
+first), with the rank by MACs beside it: where the two disagree, MACs mislead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..algebra.arith import is_num
 from ..core.analysis import Analysis, jsonable
@@ -22,6 +24,9 @@ from ..core.load import ArchLike, analyze, load
 from ..errors import CnnCalcError
 from .quantities import QUANTITIES, check_quantities
 from .tables import Table, write
+
+if TYPE_CHECKING:
+    from ..cost import Prediction
 
 HEADERS = {"params": "params", "buffers": "buffers", "macs": "MACs", "flops": "FLOPs",
            "other_ops": "other ops", "activations": "activations",
@@ -38,6 +43,26 @@ class Comparison:
     labels: list[str]
     analyses: list[Analysis]
     quantities: tuple[str, ...] = QUANTITIES
+    times: list[Prediction] | None = None
+    """Predicted time of each architecture (with a device profile)."""
+    device: str | None = None
+
+    def order(self) -> list[int]:
+        """Indices of the architectures, fastest predicted first (as given without times)."""
+        if self.times is None:
+            return list(range(len(self.analyses)))
+        times = self.times
+        return sorted(range(len(self.analyses)), key=lambda i: times[i].total)
+
+    def _macs_ranks(self) -> list[int | None]:
+        macs = [self.analyses[i].totals.macs for i in range(len(self.analyses))]
+        if not all(is_num(m) for m in macs):
+            return [None] * len(macs)
+        order = sorted(range(len(macs)), key=lambda i: int(macs[i]))
+        ranks: list[int | None] = [0] * len(macs)
+        for r, i in enumerate(order, start=1):
+            ranks[i] = r
+        return ranks
 
     def ratio(self, i: int, q: str = "macs") -> float | None:
         """Total ``q`` of architecture ``i`` over that of the first (None if symbolic or 0)."""
@@ -55,19 +80,31 @@ class Comparison:
         kinds = ["text", "shape", *["bytes" if q.endswith("_bytes") else "count"
                                     for q in self.quantities], "rf"]
         body: list[list[Any]] = []
-        for label, an, r in zip(self.labels, self.analyses, ratios, strict=True):
+        macs_rank = self._macs_ranks()
+        for i in self.order():
+            label, an, r = self.labels[i], self.analyses[i], ratios[i]
             t = an.totals
             body.append([label, an.input_shape, *[getattr(t, q) for q in self.quantities],
                          t.receptive_field])
             if show_ratio:
                 body[-1].append(f"{r:.2f}x" if r is not None and r >= 0.1 else f"{r:.2g}x")
+            if self.times is not None:
+                p = self.times[i]
+                band = f"{1e3 * p.low:.3g}-{1e3 * p.high:.3g}" if p.layer_band.n else ""
+                body[-1] += [f"{1e3 * p.total:.3g}", band, str(len(body)),
+                             "" if macs_rank[i] is None else str(macs_rank[i])]
         if show_ratio:
             header.append("MACs vs first")
             kinds.append("ratio")
+        if self.times is not None:
+            header += ["predicted ms", "90% band ms", "time rank", "MACs rank"]
+            kinds += ["text"] * 4
         bound = {k: v for an in self.analyses for k, v in an.bindings.items()}
         title = "comparison"
         if bound:
             title += f"  bindings {format_bindings(dict(sorted(bound.items())))}"
+        if self.times is not None:
+            title += f"  ranked by predicted time on {self.device}"
         return Table(title=title, header=header, kinds=kinds, body=body, label="comparison")
 
     def render(self, fmt: str = "table", units: bool | str = False) -> str:
@@ -78,16 +115,28 @@ class Comparison:
 
     def to_dict(self) -> list[dict[str, Any]]:
         """One dict per architecture: label, name, bindings, totals (numbers or formulas)."""
-        return [{"label": label, "name": an.name, "symbols": an.symbols,
-                 "bindings": dict(an.bindings),
-                 "input_shape": [jsonable(v) for v in an.input_shape],
-                 "totals": an.totals.to_dict()}
-                for label, an in zip(self.labels, self.analyses, strict=True)]
+        out: list[dict[str, Any]] = [{"label": label, "name": an.name, "symbols": an.symbols,
+                "bindings": dict(an.bindings),
+                "input_shape": [jsonable(v) for v in an.input_shape],
+                "totals": an.totals.to_dict()}
+               for label, an in zip(self.labels, self.analyses, strict=True)]
+        if self.times is not None:
+            for rank, i in enumerate(self.order(), start=1):
+                p = self.times[i]
+                out[i]["predicted_time_ms"] = 1e3 * p.total
+                if p.layer_band.n:
+                    out[i]["predicted_time_band_ms"] = [1e3 * p.low, 1e3 * p.high]
+                out[i]["time_rank"] = rank
+                out[i]["device"] = self.device
+        return out
 
 
 def compare(archs: Sequence[ArchLike], bindings: Mapping[str, int] | None = None,
-            quantities: Sequence[str] = QUANTITIES) -> Comparison:
-    """Analyse each architecture under the bindings that concern it and put them side by side.
+            quantities: Sequence[str] = QUANTITIES, profile: Any = None,
+            threads: int | None = None) -> Comparison:
+    """Analyse each architecture under the bindings that concern it and put them side by side;
+    with ``profile`` (a :class:`~cnncalc.cost.DeviceProfile` or its file), predict each one's
+    time (for ``threads`` CPU threads) and rank them by it.
 
     >>> compare(["seed_example", "seed_example"], {"H": 32, "W": 32}).ratio(1)
     1.0
@@ -115,4 +164,10 @@ def compare(archs: Sequence[ArchLike], bindings: Mapping[str, int] | None = None
                 and not str(arg).lstrip().startswith("{") else ""
             name = f"{name} ({label})" if label and label != name else f"{name} #{i + 1}"
         labels.append(name)
-    return Comparison(labels, analyses, qs)
+    if profile is None:
+        return Comparison(labels, analyses, qs)
+    from ..cost import load_profile, predict_time
+    prof = load_profile(profile)
+    times = [predict_time(an, prof, threads) for an in analyses]
+    return Comparison(labels, analyses, qs, times,
+                      str(prof.meta.get("device_name", prof.device)))

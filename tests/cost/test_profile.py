@@ -52,7 +52,7 @@ def test_analyze_json_with_profile(profile_path: Path, capsys: pytest.CaptureFix
     d = json.loads(capsys.readouterr().out)
     assert [x["predicted_time_ms"] for x in d["layers"]] == pytest.approx([CONV_MS, RELU_MS])
     assert d["totals"]["predicted_time_ms"] == pytest.approx(CONV_MS + RELU_MS)
-    assert d["profile"] == {"device": "hand-made"}
+    assert d["profile"] == {"device": "hand-made", "notes": []}
     assert d["totals"]["macs"] == 14 * 14 * 6 * 6 * 3 * 12  # the rest of the output unchanged
 
 

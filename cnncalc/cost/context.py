@@ -1,0 +1,210 @@
+"""The in-context time model: each layer's time as it runs inside a network, and a network's
+time as the sum of its layers plus the glue between them.
+
+Learnt from layers timed inside real networks (``cnncalc calibrate``, see
+:mod:`cnncalc.pytorch.incontext`): gradient-boosted trees (:mod:`cnncalc.cost.trees`) on the
+log of each layer's time, from the features of :mod:`cnncalc.cost.features` (shape, bytes,
+intensity, im2col size, cache fit, the layer before, threads, batch). Trees cannot extrapolate,
+so outside the range the trees were trained on a layer is predicted at the nearest trained point
+and scaled by how much more work it is (its MACs and bytes, whichever grew more): monotone and
+smooth beyond the data, where the trees alone would go flat. A network's time is the sum of its
+layers' predictions plus ``glue_s`` per layer (the Python between modules a hooked layer time
+does not see; fitted on the training runs).
+
+The uncertainty band comes from leave-one-network-out residuals: the 5 % and 95 % quantiles of
+``log(measured / predicted)`` over whole networks each predicted by a model that never saw it
+(:mod:`cnncalc.cost.lono`), and the same per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.analysis import Analysis
+from ..errors import CnnCalcError
+from .features import SIZE_FEATURES, Caches, layer_features, row_vector, type_columns
+from .trees import TreeEnsemble, fit_trees
+
+MONOTONE = ("log_macs", "log_bytes")
+"""Features the trees are constrained to be non-decreasing in (more work, not less time)."""
+FIT_PARAMS: dict[str, Any] = {"rounds": 500, "learning_rate": 0.05, "num_leaves": 31,
+                              "min_data_in_leaf": 5}
+
+
+@dataclass(frozen=True)
+class Band:
+    """Quantiles of ``log(measured / predicted)`` (5 %, 50 %, 95 %) from held-out predictions."""
+
+    q05: float = 0.0
+    q50: float = 0.0
+    q95: float = 0.0
+    n: int = 0
+
+    @classmethod
+    def of(cls, log_ratios: Sequence[float]) -> Band:
+        if not len(log_ratios):
+            return cls()
+        q = np.quantile(np.asarray(log_ratios, float), [0.05, 0.5, 0.95])
+        return cls(float(q[0]), float(q[1]), float(q[2]), len(log_ratios))
+
+    def around(self, seconds: float) -> tuple[float, float]:
+        """The 90 % band around a prediction: ``(seconds * e^q05, seconds * e^q95)``."""
+        return seconds * math.exp(self.q05), seconds * math.exp(self.q95)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predicted seconds per layer and for the network, with the network's 90 % band."""
+
+    layers: tuple[float, ...]
+    total: float
+    low: float
+    high: float
+    layer_band: Band
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ContextModel:
+    """Trees over the layer features, their trained range, glue per layer, and the bands."""
+
+    columns: tuple[str, ...]
+    trees: TreeEnsemble
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    glue_s: float
+    threads: tuple[int, ...]
+    batches: tuple[int, int]
+    caches: Caches
+    network_band: Band = field(default_factory=Band)
+    layer_band: Band = field(default_factory=Band)
+
+    # fitting --------------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, rows: Sequence[Mapping[str, Any]], seconds: Sequence[float],
+            glue_s: float, batches: tuple[int, int], caches: Caches,
+            params: Mapping[str, Any] | None = None) -> ContextModel:
+        """Fit on layer rows (features as :func:`layer_features` makes them) and their measured
+        seconds; ``glue_s`` and the batch range come from the runs."""
+        columns = type_columns([str(r["type"]) for r in rows])
+        x = np.array([row_vector(r, columns) for r in rows], float)
+        y = np.log(np.maximum(np.asarray(seconds, float), 1e-9))
+        opts = {**FIT_PARAMS, **(params or {})}
+        power = float(opts.pop("weight_power", 0.0))
+        monotone = tuple(opts.pop("monotone", MONOTONE))
+        mono = [1 if c in monotone else 0 for c in columns]
+        # rows weighted by time ** power: 0 treats every layer alike, 0.5 leans towards the
+        # layers that make up most of a network's time
+        weight = np.exp(power * (y - y.mean())) if power else None
+        trees = fit_trees(x, y, columns, monotone=mono, weight=weight, **opts)
+        threads = tuple(sorted({int(r["threads"]) for r in rows}))
+        return cls(columns, trees, tuple(float(v) for v in x.min(axis=0)),
+                   tuple(float(v) for v in x.max(axis=0)), float(glue_s), threads, batches,
+                   caches)
+
+    # predicting -----------------------------------------------------------------------------
+    def check_threads(self, threads: int) -> None:
+        if threads not in self.threads:
+            seen = ", ".join(map(str, self.threads))
+            raise CnnCalcError(
+                f"the profile was calibrated with {seen} thread(s), not {threads}: a prediction "
+                f"for {threads} would be a guess; calibrate with --threads {threads}",
+                kind="input")
+
+    def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Predicted seconds of each feature row (fallback outside the trained range)."""
+        if not rows:
+            return np.zeros(0)
+        x = np.array([row_vector(r, self.columns) for r in rows], float)
+        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
+        clipped = np.clip(x, lo, hi)
+        base = np.exp(self.trees.predict(clipped))
+        work = [self.columns.index(c) for c in ("log_macs", "log_bytes") if c in self.columns]
+        over = np.zeros(len(rows))
+        for j in work:  # how many times more work than the nearest trained point (log)
+            grown = np.log(np.expm1(x[:, j]) + 1e-30) - np.log(np.expm1(clipped[:, j]) + 1e-30)
+            over = np.maximum(over, np.where(x[:, j] > hi[j], grown, 0.0))
+        return np.asarray(base * np.exp(over))
+
+    def outside(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """How many rows lie beyond the trained range in some size feature."""
+        x = np.array([row_vector(r, self.columns) for r in rows], float)
+        cols = [self.columns.index(c) for c in SIZE_FEATURES if c in self.columns]
+        hi = np.asarray(self.hi)[cols]
+        return int((x[:, cols] > hi + 1e-9).any(axis=1).sum())
+
+    def predict(self, an: Analysis, threads: int | None = None) -> Prediction:
+        """Predicted time of every layer of a bound analysis and of the network."""
+        threads = self.threads[0] if threads is None else threads
+        self.check_threads(threads)
+        rows = layer_features(an, threads, self.caches)
+        per = self.predict_rows(rows)
+        total = float(per.sum()) + self.glue_s * len(per)
+        lo, hi = self.network_band.around(total)
+        notes = []
+        n_out = self.outside(rows) if rows else 0
+        if n_out:
+            notes.append(f"{n_out} layer(s) lie beyond the sizes the profile was calibrated on; "
+                         "their time is scaled from the largest calibrated ones")
+        b = int(an.input_shape[0]) if an.input_shape else 1
+        if not self.batches[0] <= b <= self.batches[1]:
+            notes.append(f"batch {b} is outside the calibrated batches "
+                         f"{self.batches[0]}..{self.batches[1]}")
+        return Prediction(tuple(float(v) for v in per), total, lo, hi, self.layer_band,
+                          tuple(notes))
+
+    # JSON -----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        def band(b: Band) -> dict[str, float | int]:
+            return {"q05": b.q05, "q50": b.q50, "q95": b.q95, "n": b.n}
+        return {"format": "cnncalc-context/1", "columns": list(self.columns),
+                "lo": list(self.lo), "hi": list(self.hi), "glue_s": self.glue_s,
+                "threads": list(self.threads), "batches": list(self.batches),
+                "caches": {"l2": self.caches.l2, "l3": self.caches.l3},
+                "network_band": band(self.network_band), "layer_band": band(self.layer_band),
+                "trees": self.trees.to_json()}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str = "profile") -> ContextModel:
+        """Read :meth:`to_json`'s output; anything malformed is one :class:`CnnCalcError`."""
+        def bad(msg: str) -> CnnCalcError:
+            return CnnCalcError(f"{where}: the in-context model is damaged ({msg}); "
+                                "recalibrate with `cnncalc calibrate`", kind="input")
+        if not isinstance(d, dict) or d.get("format") != "cnncalc-context/1":
+            raise bad("no 'format': 'cnncalc-context/1'")
+        try:
+            columns = tuple(str(c) for c in d["columns"])
+            lo = tuple(_finite(v) for v in d["lo"])
+            hi = tuple(_finite(v) for v in d["hi"])
+            threads = tuple(_positive_int(v) for v in d["threads"])
+            batches = tuple(_positive_int(v) for v in d["batches"])
+            caches = Caches(int(d["caches"]["l2"]), int(d["caches"]["l3"]))
+            bands = [Band(_finite(b["q05"]), _finite(b["q50"]), _finite(b["q95"]), int(b["n"]))
+                     for b in (d["network_band"], d["layer_band"])]
+            glue = _finite(d["glue_s"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise bad(f"{type(e).__name__}: {e}") from None
+        if not (len(lo) == len(hi) == len(columns)) or len(batches) != 2 or not threads:
+            raise bad("columns, ranges, threads and batches do not agree")
+        trees = TreeEnsemble.from_json(d.get("trees"), where=f"{where}: trees")
+        if tuple(trees.features) != columns:
+            raise bad("the trees' features are not the model's columns")
+        return cls(columns, trees, lo, hi, glue, threads, (batches[0], batches[1]), caches,
+                   bands[0], bands[1])
+
+
+def _finite(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ValueError(f"{v!r} is not a finite number")
+    return float(v)
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{v!r} is not a positive integer")
+    return v

@@ -1,0 +1,93 @@
+"""Leave-one-network-out evaluation of the in-context time model: tables and a plot.
+
+    python scripts/plot_context.py CONTEXT.csv[.gz] OUT.png [--workers 2] [--json OUT.json]
+
+Every network of the measurements (``cnncalc calibrate`` writes them) is predicted by a model
+fitted on the others. Prints, as Markdown, the summary by thread count and batch and one row per
+held-out run (the tables of docs/cost-model.md), then draws predicted against measured time,
+log-log, for whole networks (left) and layers (right), with the x1.1 and x1.25 bands. Needs
+LightGBM (the ``cost`` extra) and matplotlib (the ``tables`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from cnncalc.cost.lono import evaluation_tables, leave_one_network_out, load_context_csv
+from cnncalc.cost.machine import caches
+
+
+def markdown(rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("data")
+    ap.add_argument("out")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--json", help="also write the held-out predictions as JSON")
+    args = ap.parse_args()
+    data = load_context_csv(args.data)
+    start = time.monotonic()
+    ev = leave_one_network_out(data, caches(), workers=args.workers)
+    took = time.monotonic() - start
+    summary, per = evaluation_tables(ev)
+    ls = ev.layer_summary()
+    print(markdown(summary))
+    print(f"\n{len(data.runs)} runs of {len(data.networks())} networks, {len(data.rows)} "
+          f"layers; each network predicted by a model fitted on the others ({took:.0f} s). "
+          f"Layers: median error {ls['median_error']:.1%}, {ls['within_20']:.0%} within 20 %, "
+          f"time-weighted median {ls['time_weighted_median_error']:.1%}.\n")
+    print(markdown(per))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"summary": ev.summary(), "layers": ls,
+                       "runs": [{"run": r.run.id, "measured_ms": 1e3 * r.run.seconds,
+                                 "predicted_ms": 1e3 * r.predicted} for r in ev.runs]}, f,
+                      indent=1)
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    nets = (np.array([1e3 * r.run.seconds for r in ev.runs]),
+            np.array([1e3 * r.predicted for r in ev.runs]))
+    lays = (1e3 * ev.layer_measured, 1e3 * ev.layer_predicted)
+    s = ev.summary()
+    titles = (f"networks ({s['runs']} runs): median {s['median_error']:.1%}, "
+              f"Spearman {s['spearman']:.3f}",
+              f"layers ({ls['layers']}): median {ls['median_error']:.1%}")
+    colours = np.array(["tab:blue" if r.run.threads == 1 else "tab:orange" for r in ev.runs])
+    for ax, (m, p), title, size in ((axes[0], nets, titles[0], 18),
+                                    (axes[1], lays, titles[1], 3)):
+        ax.scatter(m, p, s=size, alpha=0.8 if size > 5 else 0.3,
+                   c=colours if size > 5 else "tab:blue")
+        lo, hi = min(m.min(), p.min()) / 1.5, max(m.max(), p.max()) * 1.5
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        for f, style in ((1.1, "--"), (1.25, ":")):
+            ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6, label=f"x{f:g}")
+            ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel("measured ms (median)")
+        ax.set_ylabel("predicted ms (network left out)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", lw=0.3)
+    axes[0].legend(loc="upper left", fontsize=8, title="blue: 1 thread, orange: 2")
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=130)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
