@@ -14,7 +14,7 @@ from ..core.load import analyze
 from ..report import conventions
 from ..report.tables import ALL_COLUMNS, render
 from ..report.tables import FORMATS as TABLE_FORMATS
-from .common import add_bindings, add_convention, add_units, int_between
+from .common import add_bindings, add_convention, add_profile, add_units, read_profile
 from .import_ import add_torch_source, torch_architecture
 
 if TYPE_CHECKING:
@@ -48,12 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", "-f", choices=FORMATS, default="table",
                    help="output format (default: table; json is the full analysis)")
     add_table_options(p)
-    p.add_argument("--profile", "-p", metavar="PROFILE.json",
-                   help="add the time a device profile (from `cnncalc calibrate`) predicts, per "
-                        "layer and in total with its 90%% band (every size must be bound)")
-    p.add_argument("--threads", type=int_between(1, 1024), default=None, metavar="T",
-                   help="with --profile: predict for T CPU threads (one the profile was "
-                        "calibrated with; default its first)")
+    add_profile(p, "add the time a device profile (from `cnncalc calibrate`) predicts, per "
+                "layer and in total with its 90%% band")
     add_convention(p)
 
 
@@ -84,16 +80,12 @@ def run(args: argparse.Namespace) -> int:
     if (args.arch is None) == (args.from_torch is None):  # a usage error, as argparse's
         args._parser.error("give an architecture (a JSON file or zoo name) or --from-torch "
                            "PKG.MODULE:FACTORY, not both")
-    if args.threads is not None and not args.profile:
-        args._parser.error("--threads needs --profile")
+    profile = read_profile(args)
     arch = args.arch if args.from_torch is None else torch_architecture(args, args.from_torch)
     an = conventions.apply(analyze(arch, dict(args.bind)), args.convention)
     times = pred = None
-    if args.profile:
-        from ..cost import load_profile, predict_time
-        profile = load_profile(args.profile)
-        for w in profile.warnings():
-            print(f"warning: {w}", file=sys.stderr)
+    if profile is not None:
+        from ..cost import predict_time
         pred = predict_time(an, profile, args.threads)
         for note in pred.notes:
             print(f"note: {note}", file=sys.stderr)

@@ -135,3 +135,30 @@ def check_grid_size(text: str, limit: int) -> None:
             count += 1
         if count > limit:
             raise argparse.ArgumentTypeError(f"{text[:40]!r} has more than {limit} values")
+
+
+def add_profile(p: argparse.ArgumentParser, what: str) -> None:
+    """``--profile PROFILE.json`` (``what`` it adds) and ``--threads T`` for predicting with
+    it; :func:`read_profile` checks the pair."""
+    p.add_argument("--profile", "-p", metavar="PROFILE.json",
+                   help=f"{what} (every size must be bound)")
+    p.add_argument("--threads", type=int_between(1, 1024), default=None, metavar="T",
+                   help="with --profile: predict for T CPU threads (one the profile was "
+                        "calibrated with; default its first)")
+    p.set_defaults(_parser=p)
+
+
+def read_profile(args: argparse.Namespace) -> Any:
+    """The ``--profile`` of ``args`` (None without one), its machine warnings printed on
+    stderr; ``--threads`` without ``--profile`` is a usage error."""
+    if args.threads is not None and not args.profile:
+        args._parser.error("--threads needs --profile")
+    if not args.profile:
+        return None
+    import sys
+
+    from ..cost import load_profile
+    profile = load_profile(args.profile)
+    for w in profile.warnings():
+        print(f"warning: {w}", file=sys.stderr)
+    return profile

@@ -116,24 +116,32 @@ class ContextModel:
                 f"for {threads} would be a guess; calibrate with --threads {threads}",
                 kind="input")
 
+    def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The feature rows as a ``(rows, columns)`` array."""
+        return np.array([row_vector(r, self.columns) for r in rows], float).reshape(
+            len(rows), len(self.columns))
+
     def predict_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Predicted seconds of each feature row (fallback outside the trained range)."""
-        if not rows:
+        return self.predict_matrix(self.matrix(rows))
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`predict_rows` of rows already made a matrix."""
+        if not len(x):
             return np.zeros(0)
-        x = np.array([row_vector(r, self.columns) for r in rows], float)
         lo, hi = np.asarray(self.lo), np.asarray(self.hi)
         clipped = np.clip(x, lo, hi)
         base = np.exp(self.trees.predict(clipped))
         work = [self.columns.index(c) for c in ("log_macs", "log_bytes") if c in self.columns]
-        over = np.zeros(len(rows))
+        over = np.zeros(len(x))
         for j in work:  # how many times more work than the nearest trained point (log)
             grown = np.log(np.expm1(x[:, j]) + 1e-30) - np.log(np.expm1(clipped[:, j]) + 1e-30)
             over = np.maximum(over, np.where(x[:, j] > hi[j], grown, 0.0))
         return np.asarray(base * np.exp(over))
 
-    def outside(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """How many rows lie beyond the trained range in some size feature."""
-        x = np.array([row_vector(r, self.columns) for r in rows], float)
+    def outside(self, x: np.ndarray) -> int:
+        """How many rows of a feature matrix lie beyond the trained range in some size
+        feature."""
         cols = [self.columns.index(c) for c in SIZE_FEATURES if c in self.columns]
         hi = np.asarray(self.hi)[cols]
         return int((x[:, cols] > hi + 1e-9).any(axis=1).sum())
@@ -142,12 +150,12 @@ class ContextModel:
         """Predicted time of every layer of a bound analysis and of the network."""
         threads = self.threads[0] if threads is None else threads
         self.check_threads(threads)
-        rows = layer_features(an, threads, self.caches)
-        per = self.predict_rows(rows)
+        x = self.matrix(layer_features(an, threads, self.caches))
+        per = self.predict_matrix(x)
         total = float(per.sum()) + self.glue_s * len(per)
         lo, hi = self.network_band.around(total)
         notes = []
-        n_out = self.outside(rows) if rows else 0
+        n_out = self.outside(x)
         if n_out:
             notes.append(f"{n_out} layer(s) lie beyond the sizes the profile was calibrated on; "
                          "their time is scaled from the largest calibrated ones")

@@ -75,9 +75,10 @@ def load_context_csv(path: str | Path) -> ContextData:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
+        more = f" and {len(missing) - 4} more" if len(missing) > 5 else ""
         raise CnnCalcError(f"{path}: not in-context measurements (no column "
-                           f"{', '.join(missing)}); `cnncalc calibrate` writes them",
-                           kind="input")
+                           f"{', '.join(missing[:4] if more else missing)}{more}); "
+                           "`cnncalc calibrate --context-csv` writes them", kind="input")
     layers: list[dict[str, Any]] = []
     runs: dict[str, RunTime] = {}
     try:
