@@ -8,6 +8,7 @@ unexpected is sent back as a traceback for the parent to log (never to the clien
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import math
@@ -432,6 +433,10 @@ def serve(conn: Connection, memory_mb: int, threads: int, warm: str,
                              repeats=0, warmup=0)
     except Exception:  # warming up is best effort
         pass
+    # What is alive now (modules, caches, warm-up) is kept for good: later collections walk
+    # only what requests allocate (about 12 % of an uncached resnet50 analysis here).
+    gc.collect()
+    gc.freeze()
     baseline = address_space()
     if headroom_bytes > 0:
         cap = _limit_address_space(baseline + headroom_bytes) if baseline else 0

@@ -15,7 +15,8 @@ from typing import Any
 TARGETS = {"render_table": "cnncalc.report.tables:render",
            "explain": "cnncalc.report.explain:explain",
            "zoo_names": "cnncalc.zoo:zoo_names",
-           "zoo_load": "cnncalc.zoo:load"}
+           "zoo_load": "cnncalc.zoo:load",
+           "apply_convention": "cnncalc.report.conventions:apply"}
 """Hook name -> ``module:function`` it calls."""
 
 
@@ -45,3 +46,8 @@ def zoo_names() -> tuple[str, ...]:
 def zoo_load(name: str) -> Any:
     """:func:`cnncalc.zoo.load`."""
     return resolve("zoo_load")(name)
+
+
+def apply_convention(an: Any, name: str) -> Any:
+    """:func:`cnncalc.report.conventions.apply`."""
+    return resolve("apply_convention")(an, name)

@@ -1,12 +1,18 @@
 """Leave-one-network-out evaluation of the in-context time model: tables and a plot.
 
-    python scripts/plot_context.py CONTEXT.csv[.gz] OUT.png [--workers 2] [--json OUT.json]
+    python scripts/plot_context.py CONTEXT.csv[.gz] OUT.png [--workers 2] [--json OUT.json] \
+        [--profile PROFILE.json]
 
 Every network of the measurements (``cnncalc calibrate`` writes them) is predicted by a model
 fitted on the others. Prints, as Markdown, the summary by thread count and batch and one row per
 held-out run (the tables of docs/cost-model.md), then draws predicted against measured time,
 log-log, for whole networks (left) and layers (right), with the x1.1 and x1.25 bands. Needs
 LightGBM (the ``cost`` extra) and matplotlib (the ``tables`` extra).
+
+With ``--profile``, also refits that profile's in-context model on all the measurements, with
+the bands and scores of this evaluation, and rewrites the profile: nothing is timed, the rest of
+the profile (single-layer models, peaks, machine) is kept, and the cache sizes the features use
+are the profile's machine's.
 """
 
 from __future__ import annotations
@@ -17,8 +23,16 @@ import time
 
 import numpy as np
 
-from cnncalc.cost.lono import evaluation_tables, leave_one_network_out, load_context_csv
+from cnncalc.cost import load_profile
+from cnncalc.cost.features import Caches
+from cnncalc.cost.lono import (
+    calibrated_model,
+    evaluation_tables,
+    leave_one_network_out,
+    load_context_csv,
+)
 from cnncalc.cost.machine import caches
+from cnncalc.report.plot import predicted_vs_measured
 
 
 def markdown(rows: list[list[str]]) -> str:
@@ -33,10 +47,16 @@ def main() -> int:
     ap.add_argument("out")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", help="also write the held-out predictions as JSON")
+    ap.add_argument("--profile", help="refit this profile's in-context model (see above)")
     args = ap.parse_args()
     data = load_context_csv(args.data)
+    prof = load_profile(args.profile) if args.profile else None
+    cache = caches()
+    if prof is not None:
+        m = prof.meta.get("machine", {})
+        cache = Caches(int(m.get("l2_bytes", 0)), int(m.get("l3_bytes", 0)))
     start = time.monotonic()
-    ev = leave_one_network_out(data, caches(), workers=args.workers)
+    ev = leave_one_network_out(data, cache, workers=args.workers)
     took = time.monotonic() - start
     summary, per = evaluation_tables(ev)
     ls = ev.layer_summary()
@@ -46,6 +66,11 @@ def main() -> int:
           f"Layers: median error {ls['median_error']:.1%}, {ls['within_20']:.0%} within 20 %, "
           f"time-weighted median {ls['time_weighted_median_error']:.1%}.\n")
     print(markdown(per))
+    if prof is not None:
+        prof.context, prof.scores["context"] = calibrated_model(data, cache, evaluation=ev)
+        prof.meta.update(context_csv=args.data, thread_counts=list(prof.context.threads))
+        prof.save(args.profile)
+        print(f"\nrefitted the in-context model of {args.profile}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"summary": ev.summary(), "layers": ls,
@@ -67,21 +92,10 @@ def main() -> int:
     colours = np.array(["tab:blue" if r.run.threads == 1 else "tab:orange" for r in ev.runs])
     for ax, (m, p), title, size in ((axes[0], nets, titles[0], 18),
                                     (axes[1], lays, titles[1], 3)):
-        ax.scatter(m, p, s=size, alpha=0.8 if size > 5 else 0.3,
-                   c=colours if size > 5 else "tab:blue")
-        lo, hi = min(m.min(), p.min()) / 1.5, max(m.max(), p.max()) * 1.5
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        for f, style in ((1.1, "--"), (1.25, ":")):
-            ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6, label=f"x{f:g}")
-            ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel("measured ms (median)")
-        ax.set_ylabel("predicted ms (network left out)")
-        ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", lw=0.3)
+        predicted_vs_measured(ax, m, p, bands=(1.1, 1.25), title=title,
+                              ylabel="predicted ms (network left out)", s=size,
+                              alpha=0.8 if size > 5 else 0.3,
+                              c=colours if size > 5 else "tab:blue")
     axes[0].legend(loc="upper left", fontsize=8, title="blue: 1 thread, orange: 2")
     fig.tight_layout()
     fig.savefig(args.out, dpi=130)

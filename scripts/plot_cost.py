@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from cnncalc.cost.score import PREDICTORS, cross_validate, folds_k, folds_kfold, load_csv, score
+from cnncalc.report.plot import predicted_vs_measured
 
 MEASURES = ("flops", "alpha_flops", "roofline", "cnncalc_model")
 
@@ -35,25 +34,14 @@ def main() -> int:
     folds = folds_kfold(len(m), folds_k(10, len(m)))  # the folds of score()'s kfold scheme
     scores = score(m, MEASURES)
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(4.2 * len(MEASURES), 4.4))
-    t_ms = m.t * 1e3
-    lo, hi = t_ms.min() / 2, t_ms.max() * 2
     for ax, name in zip(axes, MEASURES, strict=True):
         pred = cross_validate(m, PREDICTORS[name], folds)
         s = scores[name]["kfold"]
-        p_ms = np.clip(pred * 1e3, lo, hi)
-        ax.scatter(t_ms, p_ms, s=6, alpha=0.5)
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        for f, style in ((1.1, "--"), (2.0, ":")):
-            ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6)
-            ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel("measured ms")
-        ax.set_title(f"{name}\nSpearman {s['spearman']:.3f}, median err "
-                     f"{s['median_rel_err']:.0%}", fontsize=9)
-        ax.grid(True, which="both", lw=0.3)
+        predicted_vs_measured(
+            ax, m.t * 1e3, pred * 1e3, bands=(1.1, 2.0), clip=True, s=6, alpha=0.5,
+            xlabel="measured ms", ylabel="", band_labels=False,
+            title=f"{name}\nSpearman {s['spearman']:.3f}, median err "
+                  f"{s['median_rel_err']:.0%}")
     axes[0].set_ylabel("predicted ms (10-fold, out of sample)")
     fig.suptitle(f"{args.title} ({len(m)} layers)", fontsize=10)
     fig.tight_layout()

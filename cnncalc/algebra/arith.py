@@ -27,7 +27,7 @@ from .bounds import MAX_SYMBOLIC_LOG10 as MAX_SYMBOLIC_LOG10
 from .bounds import log10_bound as log10_bound
 from .budget import BUDGET_ENV as BUDGET_ENV
 from .budget import SymbolicLimit as SymbolicLimit
-from .budget import guard, in_layer
+from .budget import guard
 from .budget import layer_budget as layer_budget
 from .budget import start_clock as start_clock
 from .budget import symbolic_budget as symbolic_budget
@@ -81,8 +81,8 @@ def norm(v: Value) -> Value:
     budget (:func:`layer_budget`) a symbolic result is checked against it."""
     if is_num(v):
         return v
-    if in_layer() and not v.is_Number:
-        guard(v)
+    if not v.is_Number:
+        guard(v)  # nothing outside a layer's budget
     if isinstance(v, sympy.Integer):
         return int(v)
     if v.is_Number and not isinstance(v, sympy.Rational) and v == int(v):

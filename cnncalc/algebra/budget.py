@@ -174,6 +174,13 @@ def guard(*vals: object) -> None:
     if time.monotonic() > b.deadline:
         b.trip(f"more than {b.seconds:g} seconds of symbolic work in this analysis, "
                "reached in this layer")
+    if len(vals) == 1:  # one value (every norm of a formula): the node cap on it
+        v = vals[0]
+        if (not isinstance(v, int) and isinstance(v, sympy.Basic)
+                and _nodes(v, b.max_nodes) > b.max_nodes):
+            b.trip(f"an expression grew past {b.max_nodes} nodes (sympy's work on such "
+                   "expressions grows faster than their size)")
+        return
     syms = [v for v in vals if not isinstance(v, int) and isinstance(v, sympy.Basic)]
     if not syms:
         return

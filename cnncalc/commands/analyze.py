@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.load import analyze
 from ..report import conventions
-from ..report.tables import ALL_COLUMNS, render
+from ..report.tables import ALL_COLUMNS, table, write
 from ..report.tables import FORMATS as TABLE_FORMATS
 from .common import add_bindings, add_convention, add_profile, add_units, read_profile
 from .import_ import add_torch_source, torch_architecture
@@ -97,8 +97,11 @@ def run(args: argparse.Namespace) -> int:
             d = with_times(d, pred, device)
         print(json.dumps(d, indent=2))
     else:
-        sys.stdout.write(render(an, args.format, columns=args.columns, depth=args.depth,
-                                units=args.units or False, times=times))
+        t = table(an, args.columns, args.depth, times)
+        sys.stdout.write(write(t, args.format, args.units or False))
+        if args.format == "csv":  # the CSV has no room for them: on stderr
+            for c in t.caveats:
+                print(c, file=sys.stderr)
         if pred is not None:
             (sys.stdout if args.format in ("table", "markdown") else sys.stderr).write(
                 time_line(pred, device))

@@ -146,8 +146,7 @@ class Analysis:
         self._rerun = rerun
         self.convention: ConventionTotals | None = None
         """Another tool's totals (``analyze(..., convention=...)``), beside ours; None for
-        cnncalc's own. :meth:`evaluate` does not carry it: apply
-        :func:`cnncalc.report.conventions.apply` to the evaluated analysis."""
+        cnncalc's own. :meth:`evaluate` counts it again on the evaluated layers."""
 
     @classmethod
     def _lazy(cls, arch: Architecture, bindings: Mapping[str, Value], symbols: list[str],
@@ -345,7 +344,14 @@ class Analysis:
 
         Binding every free size, the totals and those checks come from one function compiled
         once per analysis (:func:`cnncalc.algebra.compile.compile_function`); the per-layer
-        results are bound when first read."""
+        results are bound when first read. Another tool's totals (:attr:`convention`) are
+        counted again, by that tool's rules, on the evaluated layers."""
+        out = self._evaluate(bindings)
+        if self.convention is not None:
+            hooks.apply_convention(out, self.convention.name)
+        return out
+
+    def _evaluate(self, bindings: Mapping[str, int]) -> Analysis:
         check_free(self.free_symbols, bindings)
         b = check_bindings(self.symbols, bindings, self.arch.ranges())
         if any(v < 1 for v in b.values()):

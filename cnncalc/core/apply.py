@@ -24,23 +24,29 @@ from ..algebra.arith import (
 )
 from ..algebra.expr import names_in
 from ..errors import CnnCalcError
-from ..layers.base import Ctx, LayerBase, Out, Tensor, expr_fields
+from ..layers.base import Ctx, LayerBase, Out, RFAxis, Tensor, expr_fields
 from .bindings import MAX_BINDING
+
+Checked = tuple[tuple[Value, ...] | None, tuple[RFAxis, ...] | None]
+"""A shape and a receptive field (the very objects) that an earlier result reported, and so
+were checked already: a layer that returns them as they are (element-wise) is not checked on
+them again."""
 
 
 def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx, *,
-                symbolic: bool = True) -> Out:
+                symbolic: bool = True, checked: Checked = (None, None)) -> Out:
     """``layer.apply(ins, ctx)`` within the symbolic budget
     (:func:`cnncalc.algebra.arith.layer_budget`), and every result it reports bounded
     (:data:`cnncalc.algebra.arith.MAX_RESULT_LOG10`).
 
     Past the budget, or with a result that could pass ``10**300`` at some allowed binding, a
     :class:`CnnCalcError` (kind ``limit``) says which symbols to bind. ``symbolic=False`` (every
-    size bound: the rules make no formula) skips the budget."""
+    size bound: the rules make no formula) skips the budget. ``checked``: see
+    :data:`Checked`."""
     if not symbolic:
         out = layer.apply(ins, ctx)
-        if not _small_ints(out):  # the common case: nothing more to check
-            _check_results(out, layer, ins, ctx)
+        if not _small_ints(out, checked):  # the common case: nothing more to check
+            _check_results(out, layer, ins, ctx, checked)
         return out
     with layer_budget() as budget:
         try:
@@ -53,7 +59,7 @@ def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx, *,
             raise
         if budget.why is not None:  # a rule caught the limit and went on
             raise _over_budget(layer, ins, ctx, budget.why)
-    _check_results(out, layer, ins, ctx)
+    _check_results(out, layer, ins, ctx, checked)
     return out
 
 
@@ -117,13 +123,17 @@ _SAFE_BITS = int(MAX_RESULT_LOG10 / math.log10(2))
 _LOG10_BINDING = math.log10(MAX_BINDING)
 
 
-def _small_ints(out: Out) -> bool:
+def _small_ints(out: Out, checked: Checked = (None, None)) -> bool:
     """Whether every value ``out`` reports is an int far below the limits (the common case of
-    a bound analysis: nothing more to check). ``int.bit_length`` refuses anything but an int
-    (a formula, a Fraction): those take the full check."""
-    vals: list[Any] = [*out.shape, out.params, out.buffers, out.macs, out.other_ops]
-    for ax in out.rf:
-        vals += (ax.size, ax.stride, ax.start)
+    a bound analysis: nothing more to check); a shape or field in ``checked`` was checked
+    already. ``int.bit_length`` refuses anything but an int (a formula, a Fraction): those
+    take the full check."""
+    vals: list[Any] = [out.params, out.buffers, out.macs, out.other_ops]
+    if out.shape is not checked[0]:
+        vals += out.shape
+    if out.rf is not checked[1]:
+        for ax in out.rf:
+            vals += (ax.size, ax.stride, ax.start)
     for w in out.work:
         vals += w
     try:
@@ -132,17 +142,39 @@ def _small_ints(out: Out) -> bool:
         return False
 
 
-def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx) -> None:
+def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
+                   checked: Checked = (None, None)) -> None:
     """Every number a layer reports stays below ``10**MAX_RESULT_LOG10`` (sums over
     ``MAX_LAYERS`` layers then still convert to floats and print), every formula below
-    ``10**MAX_SYMBOLIC_LOG10`` at every allowed binding (its values print)."""
-    if _small_ints(out):
+    ``10**MAX_SYMBOLIC_LOG10`` at every allowed binding (its values print); a shape or field
+    in ``checked`` (:data:`Checked`) was checked already."""
+    if _small_ints(out, checked):
         return
     ls = _LOG10_BINDING
-    items: list[tuple[str, Value]] = [("output shape", v) for v in out.shape]
-    for ax in out.rf:
-        items += [("receptive field size", ax.size), ("receptive field stride", ax.stride),
-                  ("receptive field start", ax.start)]
+    vals: list[Value] = [out.params, out.buffers, out.macs, out.other_ops]
+    if out.shape is not checked[0]:
+        vals += out.shape
+    if out.rf is not checked[1]:
+        for ax in out.rf:
+            vals += (ax.size, ax.stride, ax.start)
+    for w in out.work:
+        vals += w
+    for v in vals:  # the common case, every value within its limit: said without labels
+        if is_num(v) and v.bit_length() < _SAFE_BITS:
+            continue
+        numeric = is_num(v) or bool(getattr(v, "is_Number", False))
+        if log10_bound(v, ls) > (MAX_RESULT_LOG10 if numeric else MAX_SYMBOLIC_LOG10):
+            break
+    else:
+        return
+    # Some value is past its limit: the first in this order is the one reported.
+    items: list[tuple[str, Value]] = []
+    if out.shape is not checked[0]:
+        items += [("output shape", v) for v in out.shape]
+    if out.rf is not checked[1]:
+        for ax in out.rf:
+            items += [("receptive field size", ax.size), ("receptive field stride", ax.stride),
+                      ("receptive field start", ax.start)]
     items += [("params", out.params), ("buffers", out.buffers), ("MACs", out.macs),
               ("other ops", out.other_ops)]
     for w in out.work:

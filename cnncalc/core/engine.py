@@ -25,7 +25,7 @@ from .apply import apply_layer
 from .bindings import MAX_BINDING, check_bindings
 from .constraints.signs import sign_of
 from .dtypes import DTYPE_BYTES
-from .graph import INPUT, Node, expand, symbols
+from .graph import INPUT, Node, expansion, symbols
 from .results import LayerResult, ReceptiveField
 from .schema import Architecture
 
@@ -114,14 +114,21 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
         shape.append(x)
     extent = tuple(shape[2:])
     inp = Tensor.network_input(tuple(shape))
-    nodes = expand(arch, env)
+    plan = expansion(arch, env)
     tensors: dict[str, Tensor] = {INPUT: inp}
     parts: dict[str, int] = {}  # layers with several outputs: how many
     results: list[LayerResult] = []
     byte = DTYPE_BYTES[arch.input.dtype]
     layout_warned = False
     symbolic = any(n not in env for n in names)  # else every rule works on ints
-    for node in nodes:
+    # One context for every layer, moved from one to the next (a rule keeps none past its
+    # call); a trace keeps each step's, so it gets its own.
+    ctx = Ctx(env, INPUT, -1, extent, notes)
+    rf_prev: tuple[RFAxis, ...] | None = None  # the field reported last, and its record:
+    field = ReceptiveField.of(())  # an element-wise layer returns its input's field as is
+    shape_prev: tuple[Value, ...] | None = None  # likewise the shape, and its element count
+    numel_prev: Value = 0
+    for node, scope in zip(plan.nodes, plan.scopes_for(env), strict=True):
         layer = node.layer
         ins = [tensors.get(n) or _read(tensors, parts, n, node) for n in node.inputs]
         lo, hi = layer.n_inputs
@@ -129,10 +136,15 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
             raise CnnCalcError(f"{node.type} takes {lo}" + (f" to {hi}" if hi != lo else "")
                                + f" input(s), got {len(ins)}", layer=node.name,
                                index=node.index, path=node.path)
-        ctx = Ctx(node.env, node.name, node.index, extent, notes)
+        if trace is not None:
+            ctx = Ctx(scope, node.name, node.index, extent, notes)
+        else:
+            ctx.env, ctx.name, ctx.index = scope, node.name, node.index
         before = len(notes)
         try:
-            out = apply_layer(layer, ins, ctx, symbolic=symbolic)  # within the symbolic budget
+            # within the symbolic budget; the shape and field reported last were checked
+            out = apply_layer(layer, ins, ctx, symbolic=symbolic,
+                              checked=(shape_prev, rf_prev))
         except CnnCalcError as e:
             raise _hinted(e, node, ins, arch.input.shape, shape).at(
                 node.name, node.index, node.path) from None
@@ -141,28 +153,39 @@ def _run(arch: Architecture, bindings: Mapping[str, int] | None,
                                path=node.path) from None
         if ins and len(notes) > before:
             notes.extend(_unread(notes[before:], ins[0], out))
-        if INPUT in node.inputs and node.type == "conv" and not layout_warned:
+        if not layout_warned and INPUT in node.inputs and node.type == "conv":
             warn = _channels_last_conv(arch.input.shape, shape, out)
             if warn:  # once: the first conv on the input says it
                 notes.append(Note("warn", node.name, node.index, warn, 0, 0))
                 layout_warned = True
         if trace is not None:
-            trace.append(Step(node, tuple(ins), out, ctx))
+            trace.append(Step(Node(node.name, layer, scope, node.index, node.path, [],
+                                   node.inputs), tuple(ins), out, ctx))
         if out.parts:
             parts[node.name] = len(out.parts)
             for i, part in enumerate(out.parts):
                 tensors[f"{node.name}.{i}"] = part
             n_out = total(prod(p.shape) for p in out.parts)
         else:
-            tensors[node.name] = out.tensor()
-            n_out = prod(out.shape)
+            t0 = ins[0] if ins else None
+            if (t0 is not None and out.shape is t0.shape and out.rf is t0.rf
+                    and out.axes is t0.axes and out.segments is t0.segments):
+                tensors[node.name] = t0  # element-wise: the input's tensor, as it is
+            else:
+                tensors[node.name] = out.tensor()
+            if out.shape is not shape_prev:  # an element-wise layer keeps its input's shape
+                shape_prev, numel_prev = out.shape, prod(out.shape)
+            n_out = numel_prev
+        if out.rf is not rf_prev:
+            rf_prev, field = out.rf, ReceptiveField.of(out.rf)
+        # In field order (positional: a dataclass matches 16 keywords at some cost per layer):
+        # name, type, inputs, output_shape, params, buffers, macs, other_ops, activations,
+        # receptive_field, aliases_input, path, dtype_bytes (set by Analysis), work,
+        # output_shapes, opaque.
         results.append(LayerResult(
-            name=node.name, type=node.type, inputs=list(node.inputs), output_shape=out.shape,
-            params=out.params, buffers=out.buffers, macs=out.macs, other_ops=out.other_ops,
-            activations=n_out, receptive_field=ReceptiveField.of(out.rf),
-            aliases_input=out.aliases_input, path=list(node.path), work=out.work,
-            output_shapes=tuple(p.shape for p in out.parts) if out.parts else (),
-            opaque=out.opaque))
+            node.name, layer.type, list(node.inputs), out.shape, out.params, out.buffers,
+            out.macs, out.other_ops, n_out, field, out.aliases_input, list(node.path), byte,
+            out.work, tuple(p.shape for p in out.parts) if out.parts else (), out.opaque))
     peak, kept = _memory(results, prod(shape), byte)
     return Analysis(arch=arch, bindings=env, symbols=names, input_shape=tuple(shape),
                     layers=results, notes=notes, dtype_bytes=byte, peak_activation_bytes=peak,
@@ -329,14 +352,16 @@ def liveness(results: list[LayerResult]) -> tuple[dict[str, str], dict[str, int]
     owner: dict[str, str] = {INPUT: INPUT}
     last_use: dict[str, int] = {INPUT: -1}
     for i, r in enumerate(results):
-        if r.aliases_input and r.inputs:
-            owner[r.name] = owner[r.inputs[0]]
+        name, ins = r.name, r.inputs
+        if r.aliases_input and ins:
+            owner[name] = o = owner[ins[0]]
         else:
-            owner[r.name] = r.name
-            last_use[r.name] = i
-        for j in range(len(r.output_shapes)):  # the parts of a split, read as "NAME.j"
-            owner[f"{r.name}.{j}"] = owner[r.name]
-        for n in r.inputs:
+            owner[name] = o = name
+            last_use[name] = i
+        if r.output_shapes:  # the parts of a split, read as "NAME.j"
+            for j in range(len(r.output_shapes)):
+                owner[f"{name}.{j}"] = o
+        for n in ins:
             last_use[owner[n]] = i
     if results:
         last_use[owner[results[-1].name]] = len(results)
@@ -357,7 +382,7 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
         if owner[r.name] == r.name:
             size[r.name] = r.activations
     if all_ints(size.values()):
-        return _memory_numeric(results, owner, last_use, cast(dict[str, int], size), byte)
+        return _memory_numeric(results, last_use, cast(dict[str, int], size), byte)
     live: dict[str, Value] = {INPUT: n_input}
     sets: list[frozenset[str]] = [frozenset(live)]
     for i, r in enumerate(results):
@@ -379,22 +404,22 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
 
 
-def _memory_numeric(results: list[LayerResult], owner: dict[str, str],
-                    last_use: dict[str, int], size: dict[str, int], byte: int
-                    ) -> tuple[int, int]:
+def _memory_numeric(results: list[LayerResult], last_use: dict[str, int],
+                    size: dict[str, int], byte: int) -> tuple[int, int]:
     """:func:`_memory` where every size is a number: the same walk, with a running sum (a
     tensor is released after the step of its last reader; the input at step 0 at the
     latest)."""
-    ends: dict[int, list[str]] = {}
+    freed = [0] * (len(results) + 1)  # per step, the bytes released after it
     for n, i in last_use.items():
-        ends.setdefault(max(i, 0), []).append(n)
+        freed[i if i > 0 else 0] += size[n]
     running = best = size[INPUT]
     for i, r in enumerate(results):
-        if owner[r.name] == r.name:
-            running += size[r.name]
-            best = max(best, running)
-        for n in ends.get(i, ()):
-            running -= size[n]
+        grown = size.get(r.name)  # an allocated output (size holds those and the input)
+        if grown is not None:
+            running += grown
+            if running > best:
+                best = running
+        running -= freed[i]
     return best * byte, sum(size.values()) * byte
 
 
@@ -432,9 +457,12 @@ def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[V
         return signs[i]
 
     def dominates(p: dict, q: dict) -> bool:
-        for m in p.keys() | q.keys():
-            d = p.get(m, 0) - q.get(m, 0)
+        for m, a in p.items():  # the monomials of p, then those of q alone
+            d = a - q.get(m, 0)
             if d != 0 and (sign(m) * d <= 0):
+                return False
+        for m, b in q.items():
+            if m not in p and b != 0 and (sign(m) * -b <= 0):
                 return False
         return True
 

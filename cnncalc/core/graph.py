@@ -234,11 +234,18 @@ def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
     An architecture is frozen: its expansion is kept (with the architecture object, at most
     :data:`PLANS_PER_ARCH` of them) and reused where the sizes it evaluated (block arguments,
     repeat counts) have the same values; only the nodes' scopes are made anew."""
+    return expansion(arch, env).nodes_for(env)
+
+
+def expansion(arch: Architecture, env: dict[str, Value]) -> _Plan:
+    """The kept expansion of ``arch`` under ``env`` (:func:`expand`), made on first use: its
+    nodes (scopes empty) with :meth:`_Plan.scopes_for` to give them theirs. Starts the
+    symbolic budget of an analysis."""
     start_clock()  # the symbolic budget of this analysis starts now
     plans = _plans(arch)
     for plan in plans:
         if all(env.get(k) == v for k, v in plan.key):
-            return plan.nodes_for(env)
+            return plan
     ex = _Expander(arch, env)
     ex.expand(list(arch.layers), _Scope("", INPUT), env, ["layers"], 0)
     by_name = {n.name: n for n in ex.nodes}
@@ -248,11 +255,12 @@ def expand(arch: Architecture, env: dict[str, Value]) -> list[Node]:
             raise CnnCalcError("a layer cannot read its own output (cycle)", layer=n.name,
                                index=n.index, path=n.path)
     order = _toposort(ex.nodes, by_name)
-    plans.insert(0, _Plan(tuple((k, env.get(k)) for k in sorted(ex.used)),
-                          [replace(n, env={}, refs=[]) for n in order],
-                          [ex.args.get(id(n.env)) for n in order]))
+    plan = _Plan(tuple((k, env.get(k)) for k in sorted(ex.used)),
+                 [replace(n, env={}, refs=[]) for n in order],
+                 [ex.args.get(id(n.env)) for n in order])
+    plans.insert(0, plan)
     del plans[PLANS_PER_ARCH:]
-    return order
+    return plan
 
 
 PLANS_PER_ARCH = 8
@@ -270,18 +278,24 @@ class _Plan:
     scopes: list[dict[str, Value] | None]
 
     def nodes_for(self, env: dict[str, Value]) -> list[Node]:
-        """The nodes, each with its scope under ``env`` (a block instance's scope is ``env``
-        and its arguments, shared by its layers, as :class:`_Expander` makes it)."""
+        """The nodes, each with its scope under ``env`` (:meth:`scopes_for`)."""
+        return [Node(n.name, n.layer, scope, n.index, n.path, [], n.inputs)
+                for n, scope in zip(self.nodes, self.scopes_for(env), strict=True)]
+
+    def scopes_for(self, env: dict[str, Value]) -> list[dict[str, Value]]:
+        """Each node's scope under ``env``: ``env`` itself at the top level; a block
+        instance's is ``env`` and its arguments, shared by its layers, as :class:`_Expander`
+        makes it."""
         made: dict[int, dict[str, Value]] = {}
         out = []
-        for n, args in zip(self.nodes, self.scopes, strict=True):
+        for args in self.scopes:
             if args is None:
-                scope = env
+                out.append(env)
             elif id(args) in made:
-                scope = made[id(args)]
+                out.append(made[id(args)])
             else:
                 scope = made[id(args)] = {**env, **args}
-            out.append(Node(n.name, n.layer, scope, n.index, n.path, [], n.inputs))
+                out.append(scope)
         return out
 
 

@@ -29,7 +29,7 @@ RECORD_COLUMNS = ("name", "type", "inputs", "output_shape", *QUANTITIES, "rf_siz
 def jsonable(v: Any) -> Any:
     """A value for JSON: an int when it is a number, None as null, else the readable
     formula."""
-    if v is None or is_num(v):
+    if type(v) is int or v is None or is_num(v):  # ints first: most values of most analyses
         return v
     v = norm(v)
     if is_num(v):
@@ -44,11 +44,16 @@ def shape_text(values: tuple[Value | None, ...] | list[Value | None]) -> str:
     return "x".join(p if p.replace("_", "").isalnum() else f"({p})" for p in parts)
 
 
+def _jsonable_all(values: tuple[Value | None, ...] | list[Value | None]) -> list[Any]:
+    """:func:`jsonable` of each value (ints passed through at once)."""
+    return [v if type(v) is int else jsonable(v) for v in values]
+
+
 _NO_FIELD = (None, None, None)
 """The size, stride and start reported for an undefined axis."""
 
 
-@dataclass
+@dataclass(slots=True)
 class ReceptiveField:
     """Per input spatial axis: pixels seen, input step between neighbouring outputs, offset of
     the first pixel seen by output 0."""
@@ -72,12 +77,11 @@ class ReceptiveField:
         return all(v is not None for v in self.size)
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {"size": [jsonable(v) for v in self.size],
-                "stride": [jsonable(v) for v in self.stride],
-                "start": [jsonable(v) for v in self.start]}
+        return {"size": _jsonable_all(self.size), "stride": _jsonable_all(self.stride),
+                "start": _jsonable_all(self.start)}
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerResult:
     """Everything cnncalc says about one layer."""
 
@@ -133,13 +137,22 @@ class LayerResult:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "type": self.type, "inputs": self.inputs,
-                             "output_shape": [jsonable(v) for v in self.output_shape]}
+                             "output_shape": _jsonable_all(self.output_shape)}
         if self.output_shapes:
-            d["output_shapes"] = [[jsonable(v) for v in s] for s in self.output_shapes]
+            d["output_shapes"] = [_jsonable_all(s) for s in self.output_shapes]
         if self.opaque:
             d["opaque"] = True
-        for q in QUANTITIES:
-            d[q] = jsonable(getattr(self, q))
+        macs, acts = self.macs, self.activations
+        d["params"] = jsonable(self.params)
+        d["buffers"] = jsonable(self.buffers)
+        d["macs"] = jsonable(macs)
+        # flops and activation_bytes as their properties give them, without the products'
+        # normalisation where the factors are ints
+        d["flops"] = 2 * macs if type(macs) is int else jsonable(self.flops)
+        d["other_ops"] = jsonable(self.other_ops)
+        d["activations"] = jsonable(acts)
+        d["activation_bytes"] = (self.dtype_bytes * acts if type(acts) is int
+                                 else jsonable(self.activation_bytes))
         d["receptive_field"] = self.receptive_field.to_dict()
         return d
 

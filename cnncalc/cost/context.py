@@ -4,12 +4,18 @@ time as the sum of its layers plus the glue between them.
 Learnt from layers timed inside real networks (``cnncalc calibrate``, see
 :mod:`cnncalc.pytorch.incontext`): gradient-boosted trees (:mod:`cnncalc.cost.trees`) on the
 log of each layer's time, from the features of :mod:`cnncalc.cost.features` (shape, bytes,
-intensity, im2col size, cache fit, the layer before, threads, batch). Trees cannot extrapolate,
-so outside the range the trees were trained on a layer is predicted at the nearest trained point
-and scaled by how much more work it is (its MACs and bytes, whichever grew more): monotone and
-smooth beyond the data, where the trees alone would go flat. A network's time is the sum of its
-layers' predictions plus ``glue_s`` per layer (the Python between modules a hooked layer time
-does not see; fitted on the training runs).
+intensity, im2col size, cache fit, the layer before, threads, batch, the bytes the whole network
+moves). Trees cannot extrapolate, so outside the range the trees were trained on a layer is
+predicted at the nearest trained point and scaled by how much more work it is (its MACs and
+bytes, whichever grew more): monotone and smooth beyond the data, where the trees alone would
+go flat. Below the range the same holds per group of layers: a layer smaller than every layer
+of its kind trained on (a linear layer of 48,000 MACs when the smallest trained had 400,000;
+a ReLU's zero MACs do not count) shrinks with its work (whichever shrank less), never below
+the fastest layer trained on, where the trees alone would give the smallest layer they know.
+A network's time is the sum of its layers' predictions plus the glue between them (the Python
+between modules a hooked layer time does not see): ``glue_s + glue_rel * t`` for a layer of
+``t`` seconds, per thread count, fitted on the training runs
+(:func:`cnncalc.cost.lono.fit_glue`).
 
 The uncertainty band comes from leave-one-network-out residuals: the 5 % and 95 % quantiles of
 ``log(measured / predicted)`` over whole networks each predicted by a model that never saw it
@@ -30,10 +36,19 @@ from ..errors import CnnCalcError
 from .features import SIZE_FEATURES, Caches, layer_features, row_vector, type_columns
 from .trees import TreeEnsemble, fit_trees
 
-MONOTONE = ("log_macs", "log_bytes")
-"""Features the trees are constrained to be non-decreasing in (more work, not less time)."""
+MONOTONE = ("log_macs", "log_bytes", "log_net_bytes")
+"""Features the trees are constrained to be non-decreasing in (more work, not less time; a
+layer in a network that moves more bytes, colder caches, not less time)."""
+GROUP_RANGES = True
+"""Ranges per group of layers (a dense layer smaller than every dense layer trained on is
+below the range even though ReLUs have no MACs at all)."""
+BELOW = 1.0
+"""Below a group's range time shrinks with the work (:attr:`ContextModel.below`)."""
 FIT_PARAMS: dict[str, Any] = {"rounds": 500, "learning_rate": 0.05, "num_leaves": 31,
-                              "min_data_in_leaf": 5}
+                              "min_data_in_leaf": 5, "weight_power": 0.25}
+"""LightGBM's settings, and rows weighted by their time to the power ``weight_power``
+(leave-one-network-out: 0.25 gave a lower network median than 0 or 0.5 and kept the layers'
+median under 20 %)."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +82,14 @@ class Prediction:
     high: float
     layer_band: Band
     notes: tuple[str, ...] = ()
+    glue: tuple[float, ...] = ()
+    """The glue between layers put on each layer (included in ``total``, not in ``layers``)."""
 
 
 @dataclass
 class ContextModel:
-    """Trees over the layer features, their trained range, glue per layer, and the bands."""
+    """Trees over the layer features, their trained ranges (global and per group), the glue
+    per layer, and the bands."""
 
     columns: tuple[str, ...]
     trees: TreeEnsemble
@@ -83,6 +101,21 @@ class ContextModel:
     caches: Caches
     network_band: Band = field(default_factory=Band)
     layer_band: Band = field(default_factory=Band)
+    ranges: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    """Trained range of every numeric column per group of layers (``lo``, ``hi``); a group
+    missing here, and the indicator columns, use the global ``lo`` and ``hi``."""
+    below: float = 0.0
+    """Exponent of the scaling below a group's range: ``(work / least trained work) ** below``
+    (0: none, the trees' floor)."""
+    floor_s: float = 0.0
+    """No layer scaled below its range is predicted under this (the fastest layer trained on)."""
+    group_hi: bool = False
+    """Whether a group's upper bounds apply too (else only its lower ones: beyond the largest
+    layer of its kind, the trees still know larger layers of other kinds)."""
+    glue_rel: float = 0.0
+    """Glue per layer also grows with the layer's own time: ``glue_s + glue_rel * seconds``."""
+    glue_threads: dict[int, tuple[float, float]] = field(default_factory=dict)
+    """``(glue_s, glue_rel)`` per thread count; one missing here uses the global pair."""
 
     # fitting --------------------------------------------------------------------------------
     @classmethod
@@ -91,21 +124,35 @@ class ContextModel:
             params: Mapping[str, Any] | None = None) -> ContextModel:
         """Fit on layer rows (features as :func:`layer_features` makes them) and their measured
         seconds; ``glue_s`` and the batch range come from the runs."""
-        columns = type_columns([str(r["type"]) for r in rows])
+        opts = {**FIT_PARAMS, **(params or {})}
+        drop = set(opts.pop("drop", ()))
+        columns = tuple(c for c in type_columns([str(r["type"]) for r in rows]) if c not in drop)
         x = np.array([row_vector(r, columns) for r in rows], float)
         y = np.log(np.maximum(np.asarray(seconds, float), 1e-9))
-        opts = {**FIT_PARAMS, **(params or {})}
         power = float(opts.pop("weight_power", 0.0))
         monotone = tuple(opts.pop("monotone", MONOTONE))
+        opts_ranges = bool(opts.pop("group_ranges", GROUP_RANGES))
+        below = float(opts.pop("below", BELOW))
+        group_hi = bool(opts.pop("group_hi", False))
         mono = [1 if c in monotone else 0 for c in columns]
         # rows weighted by time ** power: 0 treats every layer alike, 0.5 leans towards the
         # layers that make up most of a network's time
         weight = np.exp(power * (y - y.mean())) if power else None
         trees = fit_trees(x, y, columns, monotone=mono, weight=weight, **opts)
         threads = tuple(sorted({int(r["threads"]) for r in rows}))
-        return cls(columns, trees, tuple(float(v) for v in x.min(axis=0)),
-                   tuple(float(v) for v in x.max(axis=0)), float(glue_s), threads, batches,
-                   caches)
+        model = cls(columns, trees, tuple(float(v) for v in x.min(axis=0)),
+                    tuple(float(v) for v in x.max(axis=0)), float(glue_s), threads, batches,
+                    caches)
+        if opts_ranges:
+            groups = np.array([str(r["group"]) for r in rows])
+            for g in sorted(set(groups)):
+                xg = x[groups == g]
+                model.ranges[g] = (tuple(float(v) for v in xg.min(axis=0)),
+                                   tuple(float(v) for v in xg.max(axis=0)))
+            model.below = below
+            model.group_hi = group_hi
+            model.floor_s = float(np.min(seconds))
+        return model
 
     # predicting -----------------------------------------------------------------------------
     def check_threads(self, threads: int) -> None:
@@ -129,21 +176,52 @@ class ContextModel:
         """:meth:`predict_rows` of rows already made a matrix."""
         if not len(x):
             return np.zeros(0)
-        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
+        lo, hi = self.bounds(x)
         clipped = np.clip(x, lo, hi)
         base = np.exp(self.trees.predict(clipped))
         work = [self.columns.index(c) for c in ("log_macs", "log_bytes") if c in self.columns]
         over = np.zeros(len(x))
-        for j in work:  # how many times more work than the nearest trained point (log)
+        under = np.full(len(x), -np.inf)
+        for j in work:  # how many times more (less) work than the nearest trained point (log)
             grown = np.log(np.expm1(x[:, j]) + 1e-30) - np.log(np.expm1(clipped[:, j]) + 1e-30)
-            over = np.maximum(over, np.where(x[:, j] > hi[j], grown, 0.0))
-        return np.asarray(base * np.exp(over))
+            # a kind that never had such work has no point to scale from
+            over = np.maximum(over, np.where((x[:, j] > hi[:, j]) & (hi[:, j] > 0), grown, 0.0))
+            # below: the work that shrank least speaks; a kind with no such work (a ReLU's
+            # MACs) has none to shrink
+            under = np.where(hi[:, j] > 0, np.maximum(under, np.where(
+                x[:, j] < lo[:, j], grown, 0.0)), under)
+        under = np.where(np.isfinite(under), under, 0.0)
+        pred = base * np.exp(over + self.below * under)
+        if self.below:
+            pred = np.where(under < 0, np.maximum(pred, self.floor_s), pred)
+        return np.asarray(pred)
+
+    def bounds(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The trained range of every row of a feature matrix: its group's, for the numeric
+        columns, when the model has ranges per group; else the global one."""
+        lo = np.tile(np.asarray(self.lo, float), (len(x), 1))
+        hi = np.tile(np.asarray(self.hi, float), (len(x), 1))
+        numeric = [j for j, c in enumerate(self.columns) if not c.startswith(("g_", "prev_", "t_"))]
+        for g, (glo, ghi) in self.ranges.items():
+            if f"g_{g}" not in self.columns:
+                continue
+            rows = x[:, self.columns.index(f"g_{g}")] == 1.0
+            for j in numeric:
+                lo[rows, j] = glo[j]
+                if self.group_hi:
+                    hi[rows, j] = ghi[j]
+        return lo, hi
+
+    def glue(self, per: np.ndarray, threads: int) -> np.ndarray:
+        """The glue between layers put on each layer (seconds) of layers predicted ``per``."""
+        a, b = self.glue_threads.get(threads, (self.glue_s, self.glue_rel))
+        return a + b * np.asarray(per, float)
 
     def outside(self, x: np.ndarray) -> int:
         """How many rows of a feature matrix lie beyond the trained range in some size
         feature."""
         cols = [self.columns.index(c) for c in SIZE_FEATURES if c in self.columns]
-        hi = np.asarray(self.hi)[cols]
+        hi = self.bounds(x)[1][:, cols]
         return int((x[:, cols] > hi + 1e-9).any(axis=1).sum())
 
     def predict(self, an: Analysis, threads: int | None = None) -> Prediction:
@@ -152,7 +230,8 @@ class ContextModel:
         self.check_threads(threads)
         x = self.matrix(layer_features(an, threads, self.caches))
         per = self.predict_matrix(x)
-        total = float(per.sum()) + self.glue_s * len(per)
+        glue = self.glue(per, threads)
+        total = float(per.sum() + glue.sum())
         lo, hi = self.network_band.around(total)
         notes = []
         n_out = self.outside(x)
@@ -164,7 +243,7 @@ class ContextModel:
             notes.append(f"batch {b} is outside the calibrated batches "
                          f"{self.batches[0]}..{self.batches[1]}")
         return Prediction(tuple(float(v) for v in per), total, lo, hi, self.layer_band,
-                          tuple(notes))
+                          tuple(notes), tuple(float(v) for v in glue))
 
     # JSON -----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +254,11 @@ class ContextModel:
                 "threads": list(self.threads), "batches": list(self.batches),
                 "caches": {"l2": self.caches.l2, "l3": self.caches.l3},
                 "network_band": band(self.network_band), "layer_band": band(self.layer_band),
+                "ranges": {g: {"lo": list(lo), "hi": list(hi)}
+                           for g, (lo, hi) in self.ranges.items()},
+                "below": self.below, "floor_s": self.floor_s, "group_hi": self.group_hi,
+                "glue_rel": self.glue_rel,
+                "glue_threads": {str(t): list(v) for t, v in self.glue_threads.items()},
                 "trees": self.trees.to_json()}
 
     @classmethod
@@ -195,15 +279,28 @@ class ContextModel:
             bands = [Band(_finite(b["q05"]), _finite(b["q50"]), _finite(b["q95"]), int(b["n"]))
                      for b in (d["network_band"], d["layer_band"])]
             glue = _finite(d["glue_s"])
-        except (KeyError, TypeError, ValueError) as e:
+            # absent from profiles fitted before ranges per group and relative glue
+            ranges = {str(g): (tuple(_finite(v) for v in r["lo"]),
+                               tuple(_finite(v) for v in r["hi"]))
+                      for g, r in d.get("ranges", {}).items()}
+            below = _finite(d.get("below", 0.0))
+            floor = _finite(d.get("floor_s", 0.0))
+            group_hi = d.get("group_hi", False)
+            if not isinstance(group_hi, bool):
+                raise ValueError(f"group_hi {group_hi!r} is not true or false")
+            glue_rel = _finite(d.get("glue_rel", 0.0))
+            glue_threads = {_positive_int(int(t)): (_finite(v[0]), _finite(v[1]))
+                            for t, v in d.get("glue_threads", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             raise bad(f"{type(e).__name__}: {e}") from None
-        if not (len(lo) == len(hi) == len(columns)) or len(batches) != 2 or not threads:
+        if not (len(lo) == len(hi) == len(columns)) or len(batches) != 2 or not threads or \
+                any(len(a) != len(columns) for r in ranges.values() for a in r):
             raise bad("columns, ranges, threads and batches do not agree")
         trees = TreeEnsemble.from_json(d.get("trees"), where=f"{where}: trees")
         if tuple(trees.features) != columns:
             raise bad("the trees' features are not the model's columns")
         return cls(columns, trees, lo, hi, glue, threads, (batches[0], batches[1]), caches,
-                   bands[0], bands[1])
+                   bands[0], bands[1], ranges, below, floor, group_hi, glue_rel, glue_threads)
 
 
 def _finite(v: Any) -> float:

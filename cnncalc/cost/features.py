@@ -65,8 +65,20 @@ NUMERIC = ("threads", "log_batch", "dtype_bytes", "log_macs", "log_positions", "
            "log_out_bytes", "log_weight_bytes", "log_bytes", "log_other_ops", "log_im2col_bytes",
            "intensity", "log_in_channels", "log_out_channels", "log_out_positions", "inputs",
            "from_prev", "fits_l2", "fits_l3")
-"""The numeric features, in column order; then ``g_<group>``, ``prev_<group>`` and
-``t_<type>`` indicators."""
+"""The numeric features a measurement records, in column order; then the :data:`DERIVED` ones,
+``g_<group>``, ``prev_<group>`` and ``t_<type>`` indicators."""
+
+DERIVED = ("transcendental", "log_net_bytes", "log_net_layers")
+"""Features computed from the :data:`NUMERIC` ones and the type of every layer of a run
+(:func:`add_derived`), so measurements keep only :data:`NUMERIC`: whether an element-wise layer
+evaluates a transcendental function (``tanh``, ``sigmoid``, ``silu``, ``gelu``...: several times
+the time of a ``relu`` per element, and known for types never timed), and the network around the
+layer: the bytes all its layers move in one pass (a network whose weights and activations fit
+in cache runs every layer hot) and its number of layers."""
+
+_TRANSCENDENTAL = frozenset((
+    "sigmoid", "tanh", "silu", "swish", "gelu", "elu", "selu", "celu", "softplus", "mish",
+    "softmax", "log_softmax", "exp", "log", "sqrt", "rsqrt", "erf"))
 
 SIZE_FEATURES = ("log_macs", "log_positions", "log_in_bytes", "log_out_bytes",
                  "log_weight_bytes", "log_bytes", "log_other_ops", "log_im2col_bytes",
@@ -150,12 +162,23 @@ def layer_features(an: Analysis, threads: int, caches: Caches) -> list[dict[str,
             "fits_l3": 1.0 if caches.l3 and in_bytes + w_bytes <= caches.l3 else 0.0,
         })
         prev_name, prev_group = r.name, group
+    return add_derived(rows)
+
+
+def add_derived(rows: list[dict[str, float | str]]) -> list[dict[str, float | str]]:
+    """Add the :data:`DERIVED` features to the rows of one run (every layer of a network, in
+    order), in place; returns ``rows``."""
+    net = sum(math.expm1(float(r["log_bytes"])) for r in rows)
+    for r in rows:
+        r["transcendental"] = 1.0 if r["type"] in _TRANSCENDENTAL else 0.0
+        r["log_net_bytes"] = _l(net)
+        r["log_net_layers"] = _l(len(rows))
     return rows
 
 
 def type_columns(types: Sequence[str]) -> tuple[str, ...]:
     """Every feature column, in order, for a model trained on layers of ``types``."""
-    return (*NUMERIC, *(f"g_{g}" for g in GROUPS), *(f"prev_{g}" for g in GROUPS),
+    return (*NUMERIC, *DERIVED, *(f"g_{g}" for g in GROUPS), *(f"prev_{g}" for g in GROUPS),
             *(f"t_{t}" for t in sorted(set(types))))
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from ..core.parse import read_text
 from ..errors import CnnCalcError
 from .context import Band, ContextModel
-from .features import NUMERIC, Caches
+from .features import NUMERIC, Caches, add_derived
 from .score import kendall, spearman
 
 NETWORK_ROW = "(network)"
@@ -103,6 +103,11 @@ def load_context_csv(path: str | Path) -> ContextData:
     except csv.Error as e:
         raise CnnCalcError(f"{path}: not a readable CSV table ({e})", kind="input") from None
     layers = [r for r in layers if r["run"] in runs]
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for r in layers:
+        by_run.setdefault(r["run"], []).append(r)
+    for rows in by_run.values():
+        add_derived(rows)
     if not runs:
         raise CnnCalcError(f"{path}: no complete run (no '(network)' row)", kind="input")
     return ContextData(layers, runs)
@@ -146,15 +151,49 @@ def glue_per_layer(runs: Sequence[RunTime]) -> float:
     return max(statistics.median(vals), 0.0) if vals else 0.0
 
 
+def fit_glue(runs: Sequence[RunTime]) -> tuple[float, float]:
+    """``(a, b)``: a plain pass spends ``a + b * t`` seconds outside a layer of ``t`` seconds,
+    fitted on ``network - sum of layers = a * layers + b * sum of layers`` over runs by least
+    relative absolute deviations (each run's error relative to its time: a network's glue is
+    predicted as well for a 0.1 ms network as for a 100 ms one). Never below 0; with fewer
+    than three different runs, :func:`glue_per_layer` and ``b = 0``."""
+    rr = [r for r in runs if r.layers]
+    if len({(r.layers, round(r.layer_sum_s, 12)) for r in rr}) < 3:
+        return glue_per_layer(rr), 0.0
+    x = np.array([[r.layers, r.layer_sum_s] for r in rr], float)
+    y = np.array([r.seconds - r.layer_sum_s for r in rr], float)
+    scale = np.array([r.seconds for r in rr], float)
+    x, y = x / scale[:, None], y / scale
+    w = np.ones(len(y))
+    beta = np.zeros(2)
+    for _ in range(100):  # iteratively reweighted least squares for the absolute deviations
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
+        beta = np.maximum(beta, 0.0)
+        w = 1.0 / np.maximum(np.abs(y - x @ beta), 1e-6)
+    return float(beta[0]), float(beta[1])
+
+
 def fit_context(data: ContextData, caches: Caches,
                 params: Mapping[str, Any] | None = None) -> ContextModel:
-    """The in-context model fitted on every row of ``data`` (no bands yet)."""
+    """The in-context model fitted on every row of ``data`` (no bands yet), its glue by
+    :func:`fit_glue` over all runs and per thread count (``params`` ``glue_relative=False``:
+    :func:`glue_per_layer` alone; ``glue_by_threads=False``: one pair for every count)."""
     if not data.rows:
         raise CnnCalcError("no layer timed in a network to fit on", kind="input")
     runs = list(data.runs.values())
     batches = (min(r.batch for r in runs), max(r.batch for r in runs))
-    return ContextModel.fit(data.rows, [r["seconds"] for r in data.rows],
-                            glue_per_layer(runs), batches, caches, params)
+    opts = dict(params or {})
+    by_threads = bool(opts.pop("glue_by_threads", True))
+    relative = bool(opts.pop("glue_relative", True))
+    a, b = fit_glue(runs) if relative else (glue_per_layer(runs), 0.0)
+    model = ContextModel.fit(data.rows, [r["seconds"] for r in data.rows], a, batches, caches,
+                             opts)
+    model.glue_rel = b
+    if by_threads and relative:
+        for t in model.threads:
+            model.glue_threads[t] = fit_glue([r for r in runs if r.threads == t])
+    return model
 
 
 @dataclass
@@ -271,9 +310,12 @@ def _fold(data: ContextData, caches: Caches, params: Mapping[str, Any] | None,
     for run_id, run in held.runs.items():
         rows = by_run.get(run_id, [])
         pred = model.predict_rows(rows) if rows else np.zeros(0)
-        results.append(RunResult(run, float(pred.sum()) + model.glue_s * run.layers))
+        glue = model.glue(pred, run.threads)
+        # layers the run has but the measurements lack get the glue of a layer of no time
+        missing = (run.layers - len(rows)) * float(model.glue(np.zeros(1), run.threads)[0])
+        results.append(RunResult(run, float(pred.sum() + glue.sum()) + missing))
         lm += [r["seconds"] for r in rows]
-        lp += [float(v) + model.glue_s for v in pred]
+        lp += [float(v) for v in pred + glue]
     return net, results, lm, lp
 
 
@@ -317,16 +359,17 @@ def evaluation_tables(ev: Evaluation) -> tuple[list[list[str]], list[list[str]]]
 
 def calibrated_model(data: ContextData, caches: Caches, evaluate: bool = True,
                      params: Mapping[str, Any] | None = None,
-                     tick: Callable[[str], None] | None = None, workers: int = 1
+                     tick: Callable[[str], None] | None = None, workers: int = 1,
+                     evaluation: Evaluation | None = None
                      ) -> tuple[ContextModel, dict[str, Any]]:
     """The model fitted on all of ``data`` with its bands and scores from
     leave-one-network-out (skipped without ``evaluate`` or with fewer than two networks: no
-    band then)."""
+    band then; ``evaluation``: one already run on the same data and parameters)."""
     model = fit_context(data, caches, params)
     scores: dict[str, Any] = {"runs": len(data.runs), "networks": len(data.networks()),
                               "layers": len(data.rows)}
     if evaluate and len(data.networks()) >= 2:
-        ev = leave_one_network_out(data, caches, params, tick, workers)
+        ev = evaluation or leave_one_network_out(data, caches, params, tick, workers)
         model.network_band, model.layer_band = ev.bands()
         scores["leave_one_network_out"] = {
             "all": ev.summary(), "layers": ev.layer_summary(),

@@ -238,9 +238,8 @@ def predict_time(an: Analysis, profile: DeviceProfile, threads: int | None = Non
     require_bound(an.free_symbols, "predict time")
     if profile.context is not None:
         p = profile.context.predict(an, threads)
-        glue = profile.context.glue_s
-        layers = tuple(t + glue for t in p.layers)
-        return Prediction(layers, p.total, p.low, p.high, p.layer_band, p.notes)
+        layers = tuple(t + g for t, g in zip(p.layers, p.glue, strict=True))
+        return Prediction(layers, p.total, p.low, p.high, p.layer_band, p.notes, p.glue)
     if threads is not None and profile.meta.get("threads") not in (None, threads):
         raise CnnCalcError(f"the profile was calibrated with {profile.meta['threads']} "
                            f"thread(s), not {threads}; calibrate with --threads {threads}",

@@ -12,6 +12,7 @@ results and notes in :mod:`.tensor`, the evaluation context in :mod:`.context`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -112,14 +113,21 @@ def window_out(n: Value, k_eff: Value, s: Value, pb: Value, pa: Value, ceil_mode
     With ``ceil_mode`` it is ceil instead, and (PyTorch's rule) the last window must start inside
     the input or left padding: if ``(out - 1) * s >= n + pb`` the last window is dropped.
     """
-    span = norm(n + pb + pa - k_eff)
+    symbolic = not (is_num(n) and is_num(k_eff) and is_num(s) and is_num(pb) and is_num(pa))
+    if symbolic and not ceil_mode:
+        span, out = _floor_window(n, k_eff, s, pb, pa)
+        norm(span)  # a kept result checked against the budget in force, as when it was made
+        norm(out)
+    else:
+        span = norm(n + pb + pa - k_eff)
     # Without ceil_mode the window must fit in the padded input; with it PyTorch accepts a
     # window that overhangs as long as one output results (input 2, kernel 3 -> 1 output).
     if not ceil_mode and is_num(span) and span < 0:
         raise ctx.error(f"kernel (effective size {pretty(k_eff)}) is larger than the padded "
                         f"input ({pretty(norm(n + pb + pa))}) along spatial axis {axis}")
     if not ceil_mode:
-        out = norm(floordiv(span, s) + 1)
+        if not symbolic:
+            out = norm(floordiv(span, s) + 1)
     else:
         out = norm(ceildiv(span, s) + 1)
         if is_num(out) and is_num(n) and is_num(pb) and is_num(s):
@@ -139,6 +147,15 @@ def window_out(n: Value, k_eff: Value, s: Value, pb: Value, pa: Value, ceil_mode
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _floor_window(n: Value, k_eff: Value, s: Value, pb: Value, pa: Value) -> tuple[Value, Value]:
+    """``(span, out)`` of :func:`window_out` without ceil mode, where some value is a formula
+    (kept: the same windows over the same sizes recur along a network, and each costs sympy
+    work)."""
+    span = norm(n + pb + pa - k_eff)
+    return span, norm(floordiv(span, s) + 1)
+
+
 def window_rf(rf: RFAxis, k_eff: Value, s: Value, pb: Value) -> RFAxis:
     """Receptive field after a window of effective size ``k_eff``, stride ``s``, left pad ``pb``."""
     if not rf.window:
@@ -156,6 +173,11 @@ def sliding_window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding
                    ) -> tuple[tuple[Value, ...], tuple[RFAxis, ...], tuple[Value, ...], Pads]:
     """Output spatial size, receptive field, kernel and (before, after) padding of a sliding
     window over ``t`` (convolutions and pools)."""
+    if (type(kernel_size) is int and type(stride) is int and type(dilation) is int
+            and type(padding) is int and not ceil_mode):
+        got = _window_ints(t, ctx, kernel_size, stride, padding, dilation)
+        if got is not None:
+            return got
     nd = need_spatial(t, ctx, "this layer")
     k = ctx.axes(kernel_size, nd, "kernel_size")
     s = ctx.axes(stride, nd, "stride")
@@ -173,6 +195,41 @@ def sliding_window(t: Tensor, ctx: Ctx, kernel_size: Axes, stride: Axes, padding
         r = rf_of(t, i)
         rfs.append(window_rf(r, k_eff[i], s[i], pb) if r is not None else None)
     return tuple(out), map_rf(t, rfs), k, pads
+
+
+def _window_ints(t: Tensor, ctx: Ctx, k: int, s: int, p: int, d: int
+                 ) -> tuple[tuple[Value, ...], tuple[RFAxis, ...], tuple[Value, ...], Pads] | None:
+    """:func:`sliding_window` where the kernel, stride, padding and dilation are one number
+    each (not per axis) and the input's spatial sizes are numbers, without ceil mode: the
+    same rules (:func:`window_out`, :func:`window_rf`) on ints. None where any rule would
+    refuse (the general path then says why) or a size is not a number."""
+    nd = len(t.shape) - 2
+    if not 1 <= nd <= 3 or k < 1 or s < 1 or d < 1 or p < 0:
+        return None
+    k_eff = d * (k - 1) + 1
+    grow = 2 * p - k_eff  # span = n + pb + pa - k_eff
+    spans = []
+    for n in t.shape[2:]:
+        if type(n) is not int or n + grow < 0:
+            return None
+        spans.append(n + grow)
+    rf = list(t.rf)
+    axes = t.axes
+    out = []
+    for i, span in enumerate(spans):
+        out.append(span // s + 1)
+        if s != 1:  # rows past the last window are ignored: as window_out records it
+            ctx.notes.append(Note("tile", ctx.name, ctx.index, f"axis {i}", span, s))
+        src = axes[i + 2] if i + 2 < len(axes) else ()
+        if len(src) == 1:
+            r = t.rf[src[0]]  # the input's field (as rf_of reads it), replaced in rf
+            if type(r.size) is int and type(r.stride) is int and type(r.start) is int:
+                if r.window:
+                    rf[src[0]] = RFAxis(r.size + (k_eff - 1) * r.stride, r.stride * s,
+                                        r.start - p * r.stride)
+            else:
+                rf[src[0]] = window_rf(r, k_eff, s, p)
+    return tuple(out), tuple(rf), (k,) * nd, ((p, p),) * nd
 
 
 def whole(ctx: Ctx, axis: int | None) -> RFAxis:
@@ -221,9 +278,9 @@ def elementwise(t: Tensor, ops_per_element: int = 0, params: Value = 0, buffers:
     """An output of the same shape and field as the input (activations, norms, dropout); the
     fields of its channel ranges are the input's."""
     n = t.numel()
+    ops = n if ops_per_element == 1 else prod([ops_per_element, n]) if ops_per_element else 0
     return Out(shape=t.shape, rf=t.rf, axes=t.axes, params=params, buffers=buffers,
-               other_ops=prod([ops_per_element, n]) if ops_per_element else 0,
-               aliases_input=aliases_input, segments=t.segments)
+               other_ops=ops, aliases_input=aliases_input, segments=t.segments)
 
 
 def map_segments(t: Tensor, per_axis: Callable[[int, RFAxis], RFAxis]) -> Segments | None:

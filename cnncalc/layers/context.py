@@ -165,7 +165,10 @@ class Ctx:
             raise self.error(f"{what} must be an integer, got {pretty(v)}")
         if isinstance(x, str) and not is_num(v):
             self.integer(x, v, what)
-        if minimum is not None:
+        if minimum is not None and type(v) is int:  # check_ge on numbers, without its texts
+            if v < minimum:
+                raise self.error(f"{what} must be >= {minimum}, got {pretty(v)}")
+        elif minimum is not None:
             self.check_ge(v, minimum, f"{what} >= {minimum}",
                           lambda: f"{what} must be >= {minimum}, got {pretty(v)}")
         return v
@@ -248,7 +251,7 @@ class Ctx:
 
     def divisible(self, a: Value, b: Value, what: str) -> Value:
         """``a / b`` where ``b`` must divide ``a`` (e.g. channels by groups)."""
-        if is_num(a) and is_num(b):
+        if type(a) is int and type(b) is int:  # is_num, inline: every conv asks
             if a % b:
                 raise self.error(f"{what}: {a} is not divisible by {b}")
             return a // b

@@ -15,7 +15,18 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..algebra.arith import Value, is_num, norm, prod, ratio, same, total, vmax, vmin
+from ..algebra.arith import (
+    Value,
+    all_ints,
+    is_num,
+    norm,
+    prod,
+    ratio,
+    same,
+    total,
+    vmax,
+    vmin,
+)
 from ..algebra.printing import pretty
 from .base import (
     EMPTY,
@@ -60,28 +71,43 @@ def union_fields(rfs: Sequence[tuple[RFAxis, ...]], ctx: Ctx | None) -> tuple[RF
             out.append(UNDEFINED)
             continue
         strides = [f.stride for f in fields]
-        if ctx is None:
-            pass
-        elif any(same(strides[0], s) is False for s in strides[1:]):
-            ctx.warn(f"inputs have receptive-field strides "
-                     f"{[pretty(s) for s in strides]} along input axis {ax}; "
-                     "the union uses the smallest")
-        elif all(same(strides[0], s) is True for s in strides[1:]):
-            # Equal steps, but are the fields of position o centred on the same pixel?
-            twice = [norm(2 * f.start + f.size - 1) for f in fields]
-            differ = [same(twice[0], c) for c in twice[1:]]
-            if any(d is not True for d in differ):
-                # c/2 as text; on numbers without sympy (a bound analysis never imports it)
-                centres = [pretty(ratio(c, 2)) if not is_num(c) else
-                           str(c // 2) if c % 2 == 0 else f"{c}/2" for c in twice]
-                ctx.warn(f"inputs' receptive fields have the same stride but are centred on "
-                         f"input pixels {centres} along input axis {ax}"
-                         + ("" if False in differ else " (different for some sizes)")
-                         + ": merged positions do not look at the same pixels")
-        start = vmin(*[f.start for f in fields])
+        starts = [f.start for f in fields]
+        if all_ints(strides) and all_ints(starts) and all_ints([f.size for f in fields]):
+            ends = [f.start + f.size for f in fields]
+            if ctx is not None and (strides.count(strides[0]) != len(strides) or len(
+                    {a + b - 1 for a, b in zip(starts, ends, strict=True)}) > 1):
+                _check_alignment(fields, strides, ax, ctx)  # it warns: on numbers, always
+            lo = min(starts)  # the rule below, on numbers
+            out.append(RFAxis(size=max(ends) - lo, stride=min(strides), start=lo))
+            continue
+        if ctx is not None:
+            _check_alignment(fields, strides, ax, ctx)
+        start = vmin(*starts)
         end = vmax(*[norm(f.start + f.size) for f in fields])
         out.append(RFAxis(size=norm(end - start), stride=vmin(*strides), start=start))
     return tuple(out)
+
+
+def _check_alignment(fields: Sequence[RFAxis], strides: Sequence[Value], ax: int,
+                     ctx: Ctx) -> None:
+    """Warn where merged fields along input axis ``ax`` have different strides, or the same
+    stride but different centres (``start + (size - 1)/2``)."""
+    if any(same(strides[0], s) is False for s in strides[1:]):
+        ctx.warn(f"inputs have receptive-field strides "
+                 f"{[pretty(s) for s in strides]} along input axis {ax}; "
+                 "the union uses the smallest")
+    elif all(same(strides[0], s) is True for s in strides[1:]):
+        # Equal steps, but are the fields of position o centred on the same pixel?
+        twice = [norm(2 * f.start + f.size - 1) for f in fields]
+        differ = [same(twice[0], c) for c in twice[1:]]
+        if any(d is not True for d in differ):
+            # c/2 as text; on numbers without sympy (a bound analysis never imports it)
+            centres = [pretty(ratio(c, 2)) if not is_num(c) else
+                       str(c // 2) if c % 2 == 0 else f"{c}/2" for c in twice]
+            ctx.warn(f"inputs' receptive fields have the same stride but are centred on "
+                     f"input pixels {centres} along input axis {ax}"
+                     + ("" if False in differ else " (different for some sizes)")
+                     + ": merged positions do not look at the same pixels")
 
 
 def segments_of(t: Tensor) -> Segments:
@@ -179,12 +205,15 @@ def shuffled_segments(t: Tensor, groups: Value, ctx: Ctx) -> Segments | None:
 def merged_axes(ins: Sequence[Tensor], shape: Sequence[Value]) -> tuple[Src, ...]:
     """Per output axis, what it is made of: the first input (in order) whose size along it is
     not a broadcast 1 decides (a learned ``parameter`` of size 1 does not)."""
+    reads = [t for t in ins if not all(f.empty for f in t.rf)]  # a parameter reads nothing
+    if reads and len(reads[0].axes) == len(shape) and all(t.axes == reads[0].axes
+                                                          for t in reads[1:]):
+        return reads[0].axes  # whichever input decides an axis, it is made of the same
+    first = reads or list(ins)
     out: list[Src] = []
     for axis in range(len(shape)):
-        srcs = [t.axes[axis] for t in ins if not (is_num(t.shape[axis]) and t.shape[axis] == 1)
-                and not all(f.empty for f in t.rf)]
-        reads = [t for t in ins if not all(f.empty for f in t.rf)] or list(ins)
-        out.append(srcs[0] if srcs else reads[0].axes[axis])
+        srcs = [t.axes[axis] for t in reads if not (is_num(t.shape[axis]) and t.shape[axis] == 1)]
+        out.append(srcs[0] if srcs else first[0].axes[axis])
     return tuple(out)
 
 
@@ -231,22 +260,31 @@ class Arithmetic(LayerBase):
         ins = [t if len(t.shape) == rank else  # a channel range moves with the axes: not kept
                Tensor((1,) * (rank - len(t.shape)) + t.shape, t.rf,
                       ((),) * (rank - len(t.shape)) + t.axes) for t in ins]
-        shape: list[Value] = []
-        for axis in range(rank):
-            sizes = [t.shape[axis] for t in ins]
-            big = [s for s in sizes if not (is_num(s) and s == 1)]
-            if not big:
-                shape.append(1)
-                continue
-            for s in big[1:]:
-                _match(big[0], s, f"inputs differ along axis {axis} (shapes must be equal or 1 "
-                                  "to broadcast)", ctx)
-            shape.append(big[0])
+        # Equal shapes (the common case) need no matching; else broadcast axis by axis.
+        same_shape = all(t.shape == ins[0].shape for t in ins[1:])
+        shape = list(ins[0].shape) if same_shape else broadcast_shape(ins, rank, ctx)
         n = prod(shape)
         axes = merged_axes(ins, shape)
         return Out(shape=tuple(shape), rf=union_rf(ins, ctx), axes=axes,
                    other_ops=prod([len(ins) - 1, n]),
                    segments=_channelwise(ins, ctx) if rank >= 2 and axes[1] == () else None)
+
+
+def broadcast_shape(ins: Sequence[Tensor], rank: int, ctx: Ctx) -> list[Value]:
+    """The broadcast shape of inputs of rank ``rank`` (NumPy's rule): along each axis the
+    sizes are equal or 1; sizes that must be equal but are symbolic become constraints."""
+    shape: list[Value] = []
+    for axis in range(rank):
+        sizes = [t.shape[axis] for t in ins]
+        big = [s for s in sizes if not (is_num(s) and s == 1)]
+        if not big:
+            shape.append(1)
+            continue
+        for s in big[1:]:
+            _match(big[0], s, f"inputs differ along axis {axis} (shapes must be equal or 1 "
+                              "to broadcast)", ctx)
+        shape.append(big[0])
+    return shape
 
 
 def _channelwise(ins: Sequence[Tensor], ctx: Ctx) -> Segments | None:

@@ -40,8 +40,9 @@ class BatchNorm(LayerBase):
                          "channel >= 2", lambda: "batch_norm without running stats needs more "
                          "than one value per channel (PyTorch's rule); use a larger batch or "
                          "input")
-        return elementwise(t, 2, params=prod([2, c]) if self.affine else 0,
-                           buffers=prod([2, c]) if self.track_running_stats else 0)
+        per_channel_pair = prod([2, c])  # scale and shift; running mean and variance
+        return elementwise(t, 2, params=per_channel_pair if self.affine else 0,
+                           buffers=per_channel_pair if self.track_running_stats else 0)
 
 
     def explain(self, ins: Sequence[Tensor], ctx: Ctx, out: Out) -> list[Step]:

@@ -39,7 +39,7 @@ class Note(NamedTuple):
     rhs: Value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RFAxis:
     """Receptive field along one input axis: pixels seen, input step between outputs, offset.
 
@@ -80,7 +80,7 @@ channel order, at least two, neighbours with different fields; ``rf`` of the ten
 union."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tensor:
     """A tensor flowing between layers: its shape and the field of its positions.
 
@@ -144,7 +144,7 @@ class Work(NamedTuple):
         return prod(self)
 
 
-@dataclass
+@dataclass(slots=True)
 class Out:
     """What a layer's rules produce for one application."""
 

@@ -33,7 +33,7 @@ from ..cost.machine import caches as machine_caches
 from ..errors import CnnCalcError
 from ..progress import Progress
 from .device import load_torch, resolve_device
-from .timing import LayerTimer, Stats, time_once
+from .timing import Stats, interleaved, time_once
 
 
 @dataclass(frozen=True)
@@ -157,14 +157,7 @@ def time_in_network(an: Any, dev: Any, tdtype: Any, target_s: float = 1.0,
         while len(warm) < 3 or (sum(warm) < 0.3 and len(warm) < 50):
             warm.append(time_once(run, dev))
         repeats = max(min_repeats, min(max_repeats, int(target_s / max(min(warm), 1e-6))))
-        lt = LayerTimer(modules, dev)
-        whole = []
-        for _ in range(repeats):
-            whole.append(time_once(run, dev))
-            with lt:
-                run()
-                lt.end_pass()
-    return Stats.of(whole), lt.stats()
+        return interleaved(run, modules, dev, repeats)
 
 
 MAX_RATIO = 1.3

@@ -21,7 +21,7 @@ from .builders import as_ints
 from .builders_attention import counted_attention
 from .device import device_name
 from .rf_probe import probe_fields
-from .timing import LayerTimer, Stats, time_once
+from .timing import interleaved
 from .vreport import Environment, LayerCheck, MemoryCheck, Mismatch, ValidationReport
 
 
@@ -193,20 +193,13 @@ class Run:
         def run() -> None:
             net(x)
 
-        whole: list[float] = []
+        def tick(step: str) -> None:
+            bar.advance(label=f"{name}: {step}" if step else None)
+
         with torch.inference_mode():
             for _ in range(self.warmup):
                 run()
                 bar.advance(label=f"{name}: warm-up")
-            lt = LayerTimer(modules, dev)
-            for _ in range(self.repeats):
-                whole.append(time_once(run, dev))
-                bar.advance(label=f"{name}: timing")
-                with lt:
-                    run()
-                    lt.end_pass()
-                bar.advance()
-        report.network_time = Stats.of(whole)
-        stats = lt.stats()
+            report.network_time, stats = interleaved(run, modules, dev, self.repeats, tick)
         for c in checks:
             c.time = stats.get(c.name)

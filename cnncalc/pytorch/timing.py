@@ -166,3 +166,23 @@ class LayerTimer:
 
     def stats(self) -> dict[str, Stats]:
         return {n: Stats.of(s) for n, s in self.samples.items() if s}
+
+
+def interleaved(run: Callable[[], Any], modules: dict[str, Any], device: Any, repeats: int,
+                tick: Callable[[str], None] | None = None) -> tuple[Stats, dict[str, Stats]]:
+    """``repeats`` rounds of one plain pass of ``run()`` (timed whole) then one pass with a
+    :class:`LayerTimer` on ``modules``, so that both figures see the same machine load; the
+    caller has warmed up and holds ``torch.inference_mode()``. ``tick("timing")`` after each
+    plain pass and ``tick("")`` after each hooked one (a progress bar's steps)."""
+    whole: list[float] = []
+    lt = LayerTimer(modules, device)
+    for _ in range(repeats):
+        whole.append(time_once(run, device))
+        if tick:
+            tick("timing")
+        with lt:
+            run()
+            lt.end_pass()
+        if tick:
+            tick("")
+    return Stats.of(whole), lt.stats()

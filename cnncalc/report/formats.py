@@ -54,8 +54,9 @@ class Table:
     latex_title: str | Callable[[], str] = ""
     """The caption of the LaTeX table (made when written: it may need sympy's printer)."""
     caveats: list[str] = field(default_factory=list)
-    """Notes that qualify the totals (an incomplete count): in the notes of the plain table,
-    and below the markdown table, which has no other notes."""
+    """Notes that qualify the totals (an incomplete count, a warning): in the notes of the
+    plain table; below the markdown, LaTeX and HTML tables, which have no other notes; CSV
+    carries none (a caller writes them elsewhere, the command on stderr)."""
 
 
 # --- numbers and formulas --------------------------------------------------------------------
@@ -260,7 +261,9 @@ def _write_latex(t: Table, units: bool | str) -> str:
     out += [line(r) for r in t.body]
     if t.foot:
         out += [r"\midrule", *[line(r) for r in t.foot]]
-    out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    out += [r"\par{\footnotesize\emph{" + escape_latex(c) + "}}" for c in t.caveats]
+    out.append(r"\end{table}")
     return "\n".join(out) + "\n"
 
 
@@ -295,6 +298,7 @@ def _write_html(t: Table, units: bool | str) -> str:
     if t.foot:
         out += ["<tfoot>", *[tr(r) for r in t.foot], "</tfoot>"]
     out.append("</table>")
+    out += [f'<p class="cnncalc-caveat"><em>{html.escape(c)}</em></p>' for c in t.caveats]
     return "\n".join(out) + "\n"
 
 

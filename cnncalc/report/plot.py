@@ -221,3 +221,35 @@ def _check_output(path: Path) -> None:
     if not path.parent.is_dir():
         raise CnnCalcError(f"cannot write the plot {path}: no folder {path.parent} (create "
                            "it first)", kind="input")
+
+
+def predicted_vs_measured(ax: Any, measured: Any, predicted: Any, *,
+                          bands: tuple[float, float] = (1.1, 2.0), title: str = "",
+                          xlabel: str = "measured ms (median)",
+                          ylabel: str = "predicted ms", band_labels: bool = True,
+                          clip: bool = False, **scatter: Any) -> tuple[float, float]:
+    """Scatter predicted against measured times on ``ax``, log-log, square, with the line of
+    exact answers and the lines of a ratio of ``bands[0]`` (dashed) and ``bands[1]``
+    (dotted) either way; the limits span every point with room around them. With
+    ``clip``, predictions outside those limits are drawn on its edge. Returns the limits."""
+    import numpy as np
+
+    m, p = np.asarray(measured, dtype=float), np.asarray(predicted, dtype=float)
+    lo = float(min(m.min(), p.min() if not clip else m.min())) / 1.5
+    hi = float(max(m.max(), p.max() if not clip else m.max())) * 1.5
+    ax.scatter(m, np.clip(p, lo, hi) if clip else p, **scatter)
+    ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="exact")
+    for f, style in zip(bands, ("--", ":"), strict=True):
+        ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6,
+                label=f"x{f:g}" if band_labels else None)
+        ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", lw=0.3)
+    return lo, hi

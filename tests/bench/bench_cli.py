@@ -12,7 +12,8 @@ slows all cases alike; the figure is the median wall time of each case, and the 
 median over the median of ``python -c pass`` (the same interpreter). No output is cached:
 every run loads and analyses the model anew. The zoo model is built without validation (the
 tests check it equals the validated one); the same JSON as a user's file is validated, and
-that case shows what the layer union's validators cost.
+that case shows what the layer union's validators cost. Two floor rows time importing pydantic
+and the layer classes alone, which every analysis needs.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ def cases(env: dict[str, str], user_file: str, also: str | None) -> list[Case]:
          ["analyze", "resnet50", *BIND, "--format", "json"], 5.0),
         ("cnncalc analyze resnet50.json (a file)", ["analyze", user_file, *BIND], None)]
     out: list[Case] = [("python -c pass", [sys.executable, "-c", "pass"], None, env)]
+    # The floor of any process that uses the layer classes: pydantic, then the classes.
+    out += [(label, [sys.executable, "-c", code], None, env) for label, code in (
+        ("floor: python -c 'from pydantic import BaseModel'", "from pydantic import BaseModel"),
+        ("floor: python -c 'import cnncalc.layers'", "import cnncalc.layers"))]
     out += [(label, [exe, *args], target, env) for label, args, target in commands]
     if also is not None:
         env2 = {**env, "PYTHONPATH": also}

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import cnncalc
+from cnncalc.report.plot import predicted_vs_measured
 
 # Two sizes per model: the smallest comfortable one and the published one (lenet5 is 32x32
 # by design; inception_v3 needs at least 75x75).
@@ -118,24 +119,11 @@ def plot(rows: list[dict[str, Any]], layers: list[tuple[float, float]], path: st
     for ax, pts, title in (
             (axes[0], [(m, p) for m, p in layers if m > 0 and p > 0], "layers"),
             (axes[1], [(x["measured_ms"], x["predicted_ms"]) for x in rows], "networks")):
-        ms, ps = [m for m, _ in pts], [p for _, p in pts]
-        ax.scatter(ms, ps, s=8 if title == "layers" else 30, alpha=0.5 if title == "layers"
-                   else 0.9)
-        lo = min(min(ms), min(ps)) / 1.5
-        hi = max(max(ms), max(ps)) * 1.5
-        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8, label="exact")
-        for f, style in ((1.25, "--"), (2.0, ":")):
-            ax.plot([lo, hi], [lo * f, hi * f], "k" + style, lw=0.6)
-            ax.plot([lo, hi], [lo / f, hi / f], "k" + style, lw=0.6,
-                    label=f"x{f:g}" if title == "layers" else None)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(lo, hi)
-        ax.set_xlabel("measured ms (median)")
-        ax.set_ylabel("predicted ms (device profile)")
-        ax.set_title(f"zoo {title}, predicted vs measured ({len(pts)})")
-        ax.grid(True, which="both", lw=0.3)
+        predicted_vs_measured(
+            ax, [m for m, _ in pts], [p for _, p in pts], bands=(1.25, 2.0),
+            band_labels=title == "layers", s=8 if title == "layers" else 30,
+            alpha=0.5 if title == "layers" else 0.9, ylabel="predicted ms (device profile)",
+            title=f"zoo {title}, predicted vs measured ({len(pts)})")
     if rows:
         for x in rows:
             axes[1].annotate(f"{x['model']} {x['size']}", (x["measured_ms"], x["predicted_ms"]),

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.liveserver import Server, running, start
+from tests.liveserver import stop as stop_server
+
+__all__ = ["CHROMIUM", "chromium_missing", "start_server", "stop_server"]
+
 CHROMIUM = os.environ.get("CNNCALC_CHROMIUM", "/usr/bin/chromium")
-START_TIMEOUT_S = 90.0
 
 
 def chromium_missing() -> str | None:
@@ -37,59 +36,16 @@ def chromium_missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-
-
 def start_server(env: dict[str, str] | None = None) -> tuple[Server, subprocess.Popen[bytes]]:
-    """``uvicorn api.main:app`` on a free loopback port, once ``/health`` answers."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
-         str(port), "--no-access-log"],
-        cwd=ROOT, env={**os.environ, "CNNCALC_WORKERS": "1", **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            if httpx.get(server.url + "/health", timeout=1).status_code == 200:
-                return server, proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"uvicorn did not start:\n{stop_server(proc)[-3000:]}")
-        time.sleep(0.1)
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> str:
-    """Stop the server; its log."""
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    return proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    """``uvicorn api.main:app`` with one analysis worker, once ``/health`` answers."""
+    return start({"CNNCALC_WORKERS": "1", **(env or {})})
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """The service, shared by the page's tests; its log must hold no traceback."""
-    srv, proc = start_server()
-    try:
+    with running({"CNNCALC_WORKERS": "1"}) as srv:
         yield srv
-    finally:
-        log = stop_server(proc)
-    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="session")

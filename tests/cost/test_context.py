@@ -23,7 +23,15 @@ from cnncalc.cost import (
     DeviceProfile,
     predict_time,
 )
-from cnncalc.cost.features import GROUPS, NUMERIC, Caches, group_of, layer_features, type_columns
+from cnncalc.cost.features import (
+    DERIVED,
+    GROUPS,
+    NUMERIC,
+    Caches,
+    group_of,
+    layer_features,
+    type_columns,
+)
 from cnncalc.cost.machine import differences
 from cnncalc.cost.trees import TreeEnsemble
 from cnncalc.errors import CnnCalcError
@@ -251,9 +259,9 @@ def test_compare_ranks_by_predicted_time(tmp_path: Path,
 
 def test_feature_columns_are_numeric_then_indicators() -> None:
     cols = type_columns(["relu", "conv", "relu"])
-    assert cols[:len(NUMERIC)] == NUMERIC
+    assert cols[:len(NUMERIC) + len(DERIVED)] == (*NUMERIC, *DERIVED)
     assert cols[-2:] == ("t_conv", "t_relu")
-    assert len(cols) == len(NUMERIC) + 2 * len(GROUPS) + 2
+    assert len(cols) == len(NUMERIC) + len(DERIVED) + 2 * len(GROUPS) + 2
 
 
 def test_fitted_model_learns_and_round_trips() -> None:
@@ -272,3 +280,90 @@ def test_fitted_model_learns_and_round_trips() -> None:
     back = ContextModel.from_json(json.loads(json.dumps(m.to_json())))
     assert np.array_equal(back.predict_rows(rows), pred)
     assert m.threads == (1,)
+
+
+def test_derived_features_written_out() -> None:
+    an = cnncalc.analyze("lenet5", {"N": 1, "H": 32, "W": 32})
+    rows = layer_features(an, 1, Caches())
+    moved = sum(math.expm1(float(r["log_bytes"])) for r in rows)
+    assert [r["transcendental"] for r in rows] == [
+        1.0 if r["type"] == "tanh" else 0.0 for r in rows]
+    assert sum(r["transcendental"] for r in rows) == 4  # lenet5's four tanh layers
+    assert all(r["log_net_bytes"] == pytest.approx(L(moved)) for r in rows)
+    assert all(r["log_net_layers"] == pytest.approx(L(12)) for r in rows)
+
+
+def _ranged_model(floor_s: float) -> ContextModel:
+    """The constant model with a range for convolutions only: at least 4x seed_example's conv1
+    MACs and 2x its bytes."""
+    m = _constant_model(1e-5, 0.0)
+    cols = m.columns
+    lo = [0.0] * len(cols)
+    lo[cols.index("log_macs")] = L(4 * 14 * 14 * 6 * 6 * 3 * 12)
+    lo[cols.index("log_bytes")] = L(2 * 4 * (3 * 32 * 32 + 6 * 6 * 3 * 12 + 12 + 12 * 14 * 14))
+    m.ranges = {"conv": (tuple(lo), m.hi)}
+    m.below, m.floor_s = 1.0, floor_s
+    return m
+
+
+def test_below_a_groups_range_time_shrinks_with_the_work() -> None:
+    an = cnncalc.analyze("seed_example", SEED)
+    p = predict_time(an, _profile(_ranged_model(0.0)))
+    # conv1 has 1/4 the MACs and 1/2 the bytes of the least conv trained on: the work that
+    # shrank least speaks, 1/2; relu1's group has no range of its own (the global one)
+    assert p.layers == pytest.approx((0.5 * 1e-5, 1e-5), rel=1e-6)
+    # never below the fastest layer trained on
+    floored = predict_time(an, _profile(_ranged_model(7e-6)))
+    assert floored.layers == pytest.approx((7e-6, 1e-5), rel=1e-6)
+
+
+def test_glue_grows_with_the_layer_and_the_threads() -> None:
+    an = cnncalc.analyze("seed_example", SEED)
+    m = _constant_model(1e-5, 2e-6)
+    m.glue_rel = 0.1
+    m.glue_threads = {2: (1e-6, 0.0)}
+    one = predict_time(an, _profile(m), 1)
+    assert one.layers == pytest.approx((1e-5 + 2e-6 + 1e-6,) * 2)
+    assert one.glue == pytest.approx((3e-6, 3e-6))
+    assert one.total == pytest.approx(sum(one.layers))
+    two = predict_time(an, _profile(m), 2)
+    assert two.layers == pytest.approx((1e-5 + 1e-6,) * 2)
+
+
+def test_new_fields_round_trip_and_older_profiles_still_load(tmp_path: Path) -> None:
+    m = _ranged_model(7e-6)
+    m.glue_rel, m.glue_threads, m.group_hi = 0.05, {1: (1e-6, 0.02)}, True
+    prof = _profile(m)
+    path = tmp_path / "p.json"
+    prof.save(path)
+    back = DeviceProfile.load(path)
+    assert back.context is not None
+    assert (back.context.ranges, back.context.below, back.context.floor_s) == (
+        m.ranges, 1.0, 7e-6)
+    assert (back.context.glue_rel, back.context.glue_threads, back.context.group_hi) == (
+        0.05, {1: (1e-6, 0.02)}, True)
+    an = cnncalc.analyze("seed_example", SEED)
+    assert predict_time(an, back) == predict_time(an, prof)
+    # a profile written before ranges per group and relative glue: the global range, a
+    # constant glue per layer
+    d = _profile(_constant_model(1e-5, 2e-6)).to_json()
+    for k in ("ranges", "below", "floor_s", "group_hi", "glue_rel", "glue_threads"):
+        d["context"].pop(k)
+    path.write_text(json.dumps(d))
+    old = predict_time(an, DeviceProfile.load(path))
+    assert old.layers == pytest.approx((1e-5 + 2e-6, 1e-5 + 2e-6))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["context"].update(ranges={"conv": {"lo": [0.0], "hi": [1.0]}}),
+     "do not agree"),
+    (lambda d: d["context"].update(ranges={"conv": {"lo": [0.0]}}), "damaged"),
+    (lambda d: d["context"].update(group_hi="yes"), "not true or false"),
+    (lambda d: d["context"].update(glue_threads={"x": [0.0, 0.0]}), "damaged"),
+    (lambda d: d["context"].update(glue_rel=float("nan")), "damaged"),
+])
+def test_damaged_new_fields_are_one_clear_error(tmp_path: Path, change: Any,
+                                                message: str) -> None:
+    with pytest.raises(CnnCalcError, match=message) as e:
+        DeviceProfile.load(_damaged(tmp_path, change))
+    assert e.value.kind == "input"

@@ -17,6 +17,7 @@ from cnncalc.cli import main
 from cnncalc.cost.features import NUMERIC, Caches, layer_features
 from cnncalc.cost.lono import (
     RunTime,
+    fit_glue,
     glue_per_layer,
     leave_one_network_out,
     load_context_csv,
@@ -81,6 +82,19 @@ def test_reads_runs_and_layers(tmp_path: Path) -> None:
 def test_glue_is_never_negative() -> None:
     runs = [RunTime("a", "a", "1x1", 1, 1, 1.0, 10, 1.5)]
     assert glue_per_layer(runs) == 0.0
+
+
+def test_glue_fit_recovers_a_constant_and_a_share_of_the_layers() -> None:
+    # network = layers + 2 us per layer + 3 % of the layers' time, exactly; one run timed
+    # beside other load (30 % slower) does not move the fit (least absolute deviations)
+    runs = [RunTime(f"r{n}", "x", "1x1", 1, 1, s * 1.03 + 2e-6 * n, n, s)
+            for n, s in ((2, 1e-4), (12, 2e-4), (50, 5e-3), (150, 2e-2), (300, 1e-1),
+                         (70, 1e-3))]
+    runs.append(RunTime("slow", "x", "1x1", 1, 1, 1.3 * (4e-2 * 1.03 + 2e-4), 100, 4e-2))
+    a, b = fit_glue(runs)
+    assert (a, b) == pytest.approx((2e-6, 0.03), rel=1e-3)
+    # too few runs to tell the two apart: the median per layer, nothing relative
+    assert fit_glue(runs[:2]) == (glue_per_layer(runs[:2]), 0.0)
 
 
 def test_rows_of_an_unfinished_run_are_ignored(tmp_path: Path) -> None:

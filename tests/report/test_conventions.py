@@ -178,6 +178,21 @@ def test_symbolic_then_bound_equals_bound(tool: str) -> None:
         assert count(sym.evaluate(**size), tool).macs == bound.macs
 
 
+def test_evaluate_counts_the_convention_again() -> None:
+    # SMALL with N, H, W free: the tool's totals of the evaluated analysis are those of the
+    # bound one, written out (fvcore: conv without bias + batch norm 2 per element + GAP 1 per
+    # input element + linear); an analysis without a convention evaluates to one without.
+    free = {**SMALL, "input": {"shape": ["N", 3, "H", "W"]}}
+    an = cnncalc.analyze(free, convention="fvcore")
+    ev = an.evaluate(N=2, H=8, W=8)
+    assert ev.convention is not None and ev.convention.name == "fvcore"
+    assert ev.convention.macs == CONV + 2 * ELEMS + POOLED + LIN
+    assert cnncalc.analyze(free).evaluate(N=2, H=8, W=8).convention is None
+    # a binding that is answered by a fresh bound analysis (H bound to 1 breaks the pool)
+    with pytest.raises(cnncalc.CnnCalcError):
+        an.evaluate(N=2, H=1, W=8)
+
+
 def test_unreproduced_layers_are_named() -> None:
     # ptflops prepends its batch of one: a sequence-first attention layer is not reproduced
     # (cnncalc's MACs stand in, divided as ptflops divides by the input's first axis)

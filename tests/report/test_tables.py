@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -154,7 +155,9 @@ def test_latex_compiles(tmp_path: Path) -> None:
               cnncalc.analyze("seed_example").to_table("latex"),
               cnncalc.compare(["seed_example", "seed_example"]).render("latex"),
               render(cnncalc.analyze("unet", {"N": 1}), "latex",
-                     columns=("name", "type", "output_shape", "memory"), depth=1, units="iec")]
+                     columns=("name", "type", "output_shape", "memory"), depth=1, units="iec"),
+              render(cnncalc.analyze(UNREAD), "latex")]  # ends with its warning
+    assert "never read" in tables[-1]
     doc = "\n".join([r"\documentclass{article}", r"\usepackage{booktabs}",
                      r"\usepackage[margin=5mm,paperwidth=60cm,paperheight=80cm]{geometry}",
                      r"\begin{document}", *tables, r"\end{document}", ""])
@@ -239,3 +242,32 @@ def test_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert "unknown column 'nope'" in capsys.readouterr().err
     assert main(["analyze", "seed_example", "--depth", "0"]) == 2
     assert "depth must be a positive integer" in capsys.readouterr().err
+
+
+# 8 rows, kernel 3, stride 2: windows start at 0, 2, 4 and read rows 0..6; row 7 is unread.
+UNREAD = {"name": "w", "input": {"shape": [1, 3, 8, 8]},
+          "layers": [{"type": "conv", "out_channels": 4, "kernel_size": 3, "stride": 2}]}
+
+
+def test_every_format_carries_the_warnings(capsys: pytest.CaptureFixture[str],
+                                           tmp_path: Path) -> None:
+    arch = UNREAD
+    an = cnncalc.analyze(arch)
+    assert an.layers[0].output_shape == (1, 4, (8 - 3) // 2 + 1, (8 - 3) // 2 + 1)
+    [w] = an.warnings
+    assert "never read" in w
+    for fmt in ("table", "markdown", "latex", "html"):
+        assert "never read" in render(an, fmt), fmt
+    latex = render(an, "latex")
+    assert latex.index(r"\end{tabular}") < latex.index("never read") < latex.index(r"\end{table}")
+    html = render(an, "html")
+    assert html.index("</table>") < html.index("never read")
+    ET.fromstring(f"<div>{html}</div>")  # still well-formed
+    csv_text = render(an, "csv")
+    assert "never read" not in csv_text  # the rows stay data; the command puts it on stderr
+    assert len(list(csv.reader(io.StringIO(csv_text)))) == 1 + 1 + 1  # header, conv, total
+    src = tmp_path / "warned.json"
+    src.write_text(json.dumps(arch))
+    assert main(["analyze", str(src), "--format", "csv"]) == 0
+    out, err = capsys.readouterr()
+    assert "never read" not in out and "warning: conv0:" in err

@@ -85,9 +85,14 @@ def _conditions(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> lis
                 if not f.is_Number:
                     out.setdefault(f"{pretty(f)} >= 1", _Cond(f - 1, "ge",
                                                               f"{pretty(f)} >= 1", None))
+    seen: set[tuple[Value, Value]] = set()  # the 'ge' conditions met so far (the first is kept)
     for n in notes:
         if n.kind not in ("ge", "eq"):
             continue
+        if n.kind == "ge":  # "lhs >= rhs" says it all: a repeat (every conv) adds nothing
+            if (n.lhs, n.rhs) in seen:
+                continue
+            seen.add((n.lhs, n.rhs))
         kind: ConstraintKind = "ge" if n.kind == "ge" else "eq"
         lhs, rhs = sympy.sympify(n.lhs), sympy.sympify(n.rhs)
         e = _difference(lhs, rhs)
@@ -207,7 +212,8 @@ def _advice(notes: Sequence[Note], sols: Mapping[str, Sol]) -> list[str]:
         got = None
         if len(names) == 1 and is_num(stride):
             x = sympy.Symbol(next(iter(names)), integer=True, positive=True)
-            got = tile_solutions(sympy.sympify(span), x, int(stride))
+            # read only: meet() below makes a set of its own
+            got = tile_solutions(sympy.sympify(span), x, int(stride), shared=True)
             if got is None:
                 e = sympy.sympify(span) - stride * sympy.floor(sympy.sympify(span) / stride)
                 got = solve_one(sympy.expand(e), str(x), "eq")

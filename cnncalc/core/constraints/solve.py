@@ -171,10 +171,13 @@ def _copy(sol: Sol | None) -> Sol | None:
     return None if sol is None else (sol[0], {r: list(iv) for r, iv in sol[1].items()})
 
 
-def tile_solutions(span: sympy.Expr, s: sympy.Symbol, stride: int) -> Sol | None:
+def tile_solutions(span: sympy.Expr, s: sympy.Symbol, stride: int, *,
+                   shared: bool = False) -> Sol | None:
     """The values of ``s`` with ``span mod stride == 0``, for a quasi-affine ``span``
-    (solved once per condition: the same strides recur in every analysis of a network)."""
-    return _copy(_tile_solutions(span, s, stride))
+    (solved once per condition: the same strides recur in every analysis of a network).
+    ``shared``: the kept set itself, for a caller that only reads it (else a copy)."""
+    got = _tile_solutions(span, s, stride)
+    return got if shared else _copy(got)
 
 
 @functools.lru_cache(maxsize=4096)
