@@ -123,11 +123,9 @@ _SAFE_BITS = int(MAX_RESULT_LOG10 / math.log10(2))
 _LOG10_BINDING = math.log10(MAX_BINDING)
 
 
-def _small_ints(out: Out, checked: Checked = (None, None)) -> bool:
-    """Whether every value ``out`` reports is an int far below the limits (the common case of
-    a bound analysis: nothing more to check); a shape or field in ``checked`` was checked
-    already. ``int.bit_length`` refuses anything but an int (a formula, a Fraction): those
-    take the full check."""
+def _reported(out: Out, checked: Checked) -> list[Any]:
+    """Every value ``out`` reports (counts, shape, field, work); a shape or field in
+    ``checked`` was checked already and is left out."""
     vals: list[Any] = [out.params, out.buffers, out.macs, out.other_ops]
     if out.shape is not checked[0]:
         vals += out.shape
@@ -136,6 +134,15 @@ def _small_ints(out: Out, checked: Checked = (None, None)) -> bool:
             vals += (ax.size, ax.stride, ax.start)
     for w in out.work:
         vals += w
+    return vals
+
+
+def _small_ints(out: Out, checked: Checked = (None, None)) -> bool:
+    """Whether every value ``out`` reports is an int far below the limits (the common case of
+    a bound analysis: nothing more to check); a shape or field in ``checked`` was checked
+    already. ``int.bit_length`` refuses anything but an int (a formula, a Fraction): those
+    take the full check."""
+    vals = _reported(out, checked)
     try:
         return max(map(int.bit_length, vals)) < _SAFE_BITS
     except TypeError:
@@ -151,15 +158,8 @@ def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
     if _small_ints(out, checked):
         return
     ls = _LOG10_BINDING
-    vals: list[Value] = [out.params, out.buffers, out.macs, out.other_ops]
-    if out.shape is not checked[0]:
-        vals += out.shape
-    if out.rf is not checked[1]:
-        for ax in out.rf:
-            vals += (ax.size, ax.stride, ax.start)
-    for w in out.work:
-        vals += w
-    for v in vals:  # the common case, every value within its limit: said without labels
+    # the common case, every value within its limit: said without labels
+    for v in _reported(out, checked):
         if is_num(v) and v.bit_length() < _SAFE_BITS:
             continue
         numeric = is_num(v) or bool(getattr(v, "is_Number", False))
