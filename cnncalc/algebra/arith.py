@@ -27,7 +27,7 @@ from .bounds import MAX_SYMBOLIC_LOG10 as MAX_SYMBOLIC_LOG10
 from .bounds import log10_bound as log10_bound
 from .budget import BUDGET_ENV as BUDGET_ENV
 from .budget import SymbolicLimit as SymbolicLimit
-from .budget import guard
+from .budget import guard, guard1
 from .budget import layer_budget as layer_budget
 from .budget import start_clock as start_clock
 from .budget import symbolic_budget as symbolic_budget
@@ -79,15 +79,17 @@ def as_int(v: Value | sympy.Basic) -> int:
 def norm(v: Value) -> Value:
     """Turn a sympy integer into an int; leave other expressions alone. Inside a layer's
     budget (:func:`layer_budget`) a symbolic result is checked against it."""
-    if is_num(v):
+    if type(v) is int:  # is_num, without a call (norm runs on every formula a rule makes)
         return v
-    if not v.is_Number:
-        guard(v)  # nothing outside a layer's budget
-    if isinstance(v, sympy.Integer):
-        return int(v)
-    if v.is_Number and not isinstance(v, sympy.Rational) and v == int(v):
-        return int(v)  # a float that is a whole number
-    return v
+    e: sympy.Expr = v  # type: ignore[assignment]
+    if not e.is_Number:  # a formula (the common case): neither an Integer nor a float
+        guard1(e)  # nothing outside a layer's budget
+        return e
+    if isinstance(e, sympy.Integer):
+        return int(e)
+    if not isinstance(e, sympy.Rational) and e == int(e):
+        return int(e)  # a float that is a whole number
+    return e
 
 
 def _int_valued(e: sympy.Expr) -> bool:
@@ -205,15 +207,13 @@ def prod(vals: Iterable[Value]) -> Value:
     else:  # every size bound: integer work only
         return math.prod(vals)
     nums = 1
-    syms: list[sympy.Expr] = []
+    syms: list[Value] = []
     for v in vals:
-        if is_num(v):
+        if type(v) is int:  # is_num, without a call
             nums *= v
         else:
             syms.append(v)
-    if not syms:
-        return nums
-    return norm(sympy.Mul(nums, *syms))
+    return norm(sympy.Mul(nums, *syms))  # some value is a formula (the loop above)
 
 
 def total(vals: Iterable[Value]) -> Value:
@@ -223,9 +223,9 @@ def total(vals: Iterable[Value]) -> Value:
     if _INT.issuperset(map(type, vals)):  # every size bound: integer work only
         return sum(vals)
     nums = 0
-    syms: list[sympy.Expr] = []
+    syms: list[Value] = []
     for v in vals:
-        if is_num(v):
+        if type(v) is int:  # is_num, without a call (totals run over every layer)
             nums += v
         else:
             syms.append(v)
@@ -267,7 +267,17 @@ def free_names(v: Value | sympy.Basic) -> set[str]:
     """Names of the free symbols of a value."""
     if is_num(v):
         return set()
-    return {s.name for s in v.free_symbols}
+    try:
+        return set(_free_names(v))
+    except TypeError:  # unhashable: not cached
+        return {s.name for s in v.free_symbols}
+
+
+@functools.lru_cache(maxsize=16384)
+def _free_names(v: sympy.Basic) -> frozenset[str]:
+    """:func:`free_names` of a formula, cached (a network's conditions recur from one analysis
+    to the next; sympy walks the whole expression for its free symbols)."""
+    return frozenset(s.name for s in v.free_symbols)
 
 
 def lcm(*vals: int) -> int:

@@ -129,17 +129,28 @@ def start_clock() -> None:
 def layer_budget() -> Iterator[LayerBudget]:
     """Check every symbolic value made inside the block against the budget in force: the
     analysis's deadline (:func:`start_clock`; without one, ``seconds`` from now)."""
+    b, token = open_layer()
+    try:
+        yield b
+    finally:
+        close_layer(token)
+
+
+def open_layer() -> tuple[LayerBudget, contextvars.Token[LayerBudget | None]]:
+    """:func:`layer_budget` without the context manager (a call per layer of an analysis):
+    the budget now in force, and the token that :func:`close_layer` takes, in a ``finally``."""
     run = _DEADLINE.get()
     if run is not None:
         b = LayerBudget(run[0], run[2])
         b.deadline = run[1]
     else:
         b = LayerBudget(*budget_settings())
-    token = _ACTIVE.set(b)
-    try:
-        yield b
-    finally:
-        _ACTIVE.reset(token)
+    return b, _ACTIVE.set(b)
+
+
+def close_layer(token: contextvars.Token[LayerBudget | None]) -> None:
+    """End the budget that :func:`open_layer` started."""
+    _ACTIVE.reset(token)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -164,6 +175,20 @@ def _nodes_over(roots: list[sympy.Basic], cap: int) -> bool:
 def in_layer() -> bool:
     """True while a layer is analysed under a budget (:func:`layer_budget`)."""
     return _ACTIVE.get() is not None
+
+
+def guard1(v: object) -> None:
+    """:func:`guard` of one value (every :func:`~cnncalc.algebra.arith.norm` of a formula),
+    without packing it."""
+    b = _ACTIVE.get()
+    if b is None:
+        return
+    if time.monotonic() > b.deadline:
+        b.trip(f"more than {b.seconds:g} seconds of symbolic work in this analysis, "
+               "reached in this layer")
+    if isinstance(v, sympy.Basic) and _nodes(v, b.max_nodes) > b.max_nodes:  # not an int
+        b.trip(f"an expression grew past {b.max_nodes} nodes (sympy's work on such "
+               "expressions grows faster than their size)")
 
 
 def guard(*vals: object) -> None:

@@ -19,9 +19,10 @@ from ..algebra.arith import (
     Value,
     free_names,
     is_num,
-    layer_budget,
     log10_bound,
 )
+from ..algebra.bounds import _log10_bound_expr
+from ..algebra.budget import close_layer, open_layer
 from ..algebra.expr import names_in
 from ..errors import CnnCalcError
 from ..layers.base import Ctx, LayerBase, Out, RFAxis, Tensor, expr_fields
@@ -48,7 +49,8 @@ def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx, *,
         if not _small_ints(out, checked):  # the common case: nothing more to check
             _check_results(out, layer, ins, ctx, checked)
         return out
-    with layer_budget() as budget:
+    budget, token = open_layer()  # layer_budget(), without a context manager's cost
+    try:
         try:
             out = layer.apply(ins, ctx)
         except SymbolicLimit:
@@ -59,7 +61,9 @@ def apply_layer(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx, *,
             raise
         if budget.why is not None:  # a rule caught the limit and went on
             raise _over_budget(layer, ins, ctx, budget.why)
-    _check_results(out, layer, ins, ctx, checked)
+    finally:
+        close_layer(token)
+    _check_values(out, layer, ins, ctx, checked)  # formulas: the quick int test seldom holds
     return out
 
 
@@ -121,6 +125,8 @@ def _over_budget(layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
 
 _SAFE_BITS = int(MAX_RESULT_LOG10 / math.log10(2))
 _LOG10_BINDING = math.log10(MAX_BINDING)
+_SYMBOL_OK = _LOG10_BINDING <= MAX_RESULT_LOG10
+"""Whether a size name (its bound: the largest binding) is within every limit."""
 
 
 def _reported(out: Out, checked: Checked) -> list[Any]:
@@ -155,15 +161,28 @@ def _check_results(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
     ``MAX_LAYERS`` layers then still convert to floats and print), every formula below
     ``10**MAX_SYMBOLIC_LOG10`` at every allowed binding (its values print); a shape or field
     in ``checked`` (:data:`Checked`) was checked already."""
-    if _small_ints(out, checked):
-        return
+    if not _small_ints(out, checked):
+        _check_values(out, layer, ins, ctx, checked)
+
+
+def _check_values(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
+                  checked: Checked = (None, None)) -> None:
+    """:func:`_check_results` without its quick test for small ints first."""
     ls = _LOG10_BINDING
     # the common case, every value within its limit: said without labels
     for v in _reported(out, checked):
-        if is_num(v) and v.bit_length() < _SAFE_BITS:
+        if isinstance(v, int):  # a bool too (log10_bound takes it as an int)
+            if v.bit_length() < _SAFE_BITS:
+                continue
+            if log10_bound(v, ls) > MAX_RESULT_LOG10:
+                break
             continue
-        numeric = is_num(v) or bool(getattr(v, "is_Number", False))
-        if log10_bound(v, ls) > (MAX_RESULT_LOG10 if numeric else MAX_SYMBOLIC_LOG10):
+        if getattr(v, "is_Symbol", False) and _SYMBOL_OK:
+            continue  # a size name: bounded by the largest binding
+        b = _log10_bound_expr(v, ls)  # log10_bound of a formula (v is no int)
+        if b <= MAX_RESULT_LOG10:  # within either limit
+            continue
+        if b > (MAX_RESULT_LOG10 if getattr(v, "is_Number", False) else MAX_SYMBOLIC_LOG10):
             break
     else:
         return

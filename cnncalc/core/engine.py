@@ -9,7 +9,9 @@ bindings by a bound analysis where its formulas cannot.
 
 from __future__ import annotations
 
+import functools
 import gc
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
@@ -296,7 +298,7 @@ def _unread(new: Sequence[Note], t: Tensor, out: Out) -> list[Note]:
                               "depend on the stride", s, 0))
             continue
         i = int(word)
-        left = norm(span - s * floordiv(span, s))
+        left = span % s if is_num(span) else _left_over(span, s)
         unread: Value = 0
         src = t.src(i + 2)
         if src is not None and src < len(out.rf) and t.rf[src].window and out.rf[src].window:
@@ -317,12 +319,26 @@ def _kernel_and_pad_after(a: RFAxis, b: RFAxis, span: Value, n: Value) -> tuple[
     ``pa = span - n - pb + k_eff`` with ``pb = (start_in - start_out)/j``. Integer work where
     every value is a number (a bound analysis never calls sympy)."""
     vals = (b.size, a.size, a.stride, a.start, b.start, span, n)
-    if all(is_num(v) for v in vals):
+    if all_ints(vals):
         bs, as_, j, a0, b0, sp, n_ = (int(v) for v in vals)
         k_eff = (bs - as_) // j + 1
         return k_eff, sp - n_ - (a0 - b0) // j + k_eff
-    k = norm(sympy.expand((sympy.sympify(b.size) - a.size) / a.stride + 1))
-    pa = norm(sympy.expand(span - n - (sympy.sympify(a.start) - b.start) / a.stride + k))
+    return _kernel_and_pad_sym(*vals)
+
+
+@functools.lru_cache(maxsize=4096)
+def _left_over(span: sympy.Expr, s: int) -> Value:
+    """``span mod s`` of a formula ``span`` (cached: a network's tilings recur from one
+    analysis to the next)."""
+    return norm(span - s * floordiv(span, s))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kernel_and_pad_sym(bsize: Value, asize: Value, astride: Value, astart: Value,
+                        bstart: Value, span: Value, n: Value) -> tuple[Value, Value]:
+    """:func:`_kernel_and_pad_after` where some value is a formula (cached likewise)."""
+    k = norm(sympy.expand((sympy.sympify(bsize) - asize) / astride + 1))
+    pa = norm(sympy.expand(span - n - (sympy.sympify(astart) - bstart) / astride + k))
     return k, pa
 
 
@@ -397,9 +413,8 @@ def _memory(results: list[LayerResult], n_input: Value, byte: int) -> tuple[Valu
     keep = [st for i, st in enumerate(sets)
             if not (i + 1 < len(sets) and st < sets[i + 1])
             and not (i > 0 and st <= sets[i - 1])]
-    cands = _undominated(list(dict.fromkeys(total(size[n] for n in st) for st in keep)),
-                         [v for r in results for v in r.output_shape])
-    peak = cands[0] if len(cands) == 1 else sympy.Max(*cands, evaluate=False)
+    cands = _peak_candidates(keep, size, [v for r in results for v in r.output_shape])
+    peak = cands[0] if len(cands) == 1 else _max(tuple(cands))
     kept = total(size.values())
     return norm(prod([peak, byte])), norm(prod([kept, byte]))
 
@@ -421,6 +436,81 @@ def _memory_numeric(results: list[LayerResult], last_use: dict[str, int],
                 best = running
         running -= freed[i]
     return best * byte, sum(size.values()) * byte
+
+
+@functools.lru_cache(maxsize=16384)
+def _terms(v: sympy.Expr) -> tuple[tuple[sympy.Expr, object], ...]:
+    """The monomials of ``v`` expanded, with their coefficients (an int or a Fraction where
+    the coefficient is rational, else as sympy has it); cached: a network's sizes recur."""
+    out = []
+    for m, k in sympy.expand(v).as_coefficients_dict().items():
+        coeff: object = k
+        if isinstance(k, sympy.Rational):
+            coeff = int(k.p) if k.q == 1 else Fraction(int(k.p), int(k.q))
+        out.append((m, coeff))
+    return tuple(out)
+
+
+def _peak_candidates(sets: list[frozenset[str]], size: Mapping[str, Value],
+                     sizes: list[Value]) -> list[Value]:
+    """The totals of the live ``sets`` that :func:`_undominated` keeps, in the order of
+    their first set: ``_undominated`` of the distinct totals, without building every total.
+
+    The totals are compared as sums of the sizes' expanded terms (the expansion of a sum is
+    the sum of the expansions), one per distinct multiset of sizes, then one per distinct
+    polynomial: of candidates with the same polynomial ``_undominated`` keeps the first
+    alone, and whether any other candidate is beaten does not depend on the repeats. Only
+    the totals kept are built. Where a coefficient is not rational, the totals go to
+    :func:`_undominated` as they are.
+    """
+    ids: dict[Value, int] = {}  # the distinct sizes, numbered
+    nid = {n: ids.setdefault(v, len(ids)) for n, v in size.items()}
+    first: dict[tuple[int, ...], frozenset[str]] = {}  # per multiset of sizes, its first set
+    for st in sets:
+        first.setdefault(tuple(sorted([nid[n] for n in st])), st)
+    exact = (int, Fraction)
+    mono: dict[sympy.Expr, int] = {}  # the monomials, numbered (ints hash cheaply)
+    terms: list[list[tuple[int, int | Fraction]]] = []
+    for v in ids:
+        got = ((sympy.Integer(1), v),) if is_num(v) else _terms(v)
+        if not all(type(c) in exact for _, c in got):
+            return _undominated(list(dict.fromkeys(total(size[n] for n in st)
+                                                   for st in sets)), sizes)
+        terms.append([(mono.setdefault(m, len(mono)), cast("int | Fraction", c))
+                      for m, c in got])
+    polys: dict[frozenset[tuple[int, int | Fraction]], frozenset[str]] = {}
+    for key, st in first.items():
+        poly: dict[int, int | Fraction] = {}
+        for i in key:
+            for m, c in terms[i]:
+                poly[m] = poly.get(m, 0) + c
+        polys.setdefault(frozenset((m, c) for m, c in poly.items() if c != 0), st)
+    if len(polys) == 1:
+        return [total(size[n] for n in st) for st in polys.values()]
+    known = _known_nonneg(sizes)
+    monos = list(mono)
+    signs = {m: sign_of(monos[m], known) for m in sorted({m for p in polys for m, _ in p})}
+    # ``p`` beats ``q`` (``_undominated``: every monomial of ``p - q`` non-zero has a known
+    # sign that makes it non-negative) when their monomials of unknown sign have the same
+    # coefficients and ``sign * coefficient`` is no smaller in ``p`` for every other one.
+    # Distinct polynomials: then the sum of ``sign * coefficient`` is larger in ``p``, so
+    # in that order each one is beaten by one kept before it (the relation is transitive)
+    # or by none.
+    axes = [m for m, sg in signs.items() if sg]
+    cands = []
+    for i, p in enumerate(polys):
+        coef = dict(p)
+        vec = tuple(signs[m] * coef.get(m, 0) for m in axes)
+        rest = frozenset((m, c) for m, c in p if not signs[m])
+        cands.append((sum(vec), i, vec, rest))
+    cands.sort(key=lambda c: c[0], reverse=True)
+    kept: list[tuple[int | Fraction, int, tuple[int | Fraction, ...],
+                     frozenset[tuple[int, int | Fraction]]]] = []
+    for cand in cands:
+        if not any(k[3] == cand[3] and all(map(operator.ge, k[2], cand[2])) for k in kept):
+            kept.append(cand)
+    sets_kept = list(polys.values())
+    return [total(size[n] for n in sets_kept[i]) for i in sorted(k[1] for k in kept)]
 
 
 def _undominated(cands: list[Value], sizes: list[Value] | None = None) -> list[Value]:
@@ -484,9 +574,26 @@ def _known_nonneg(sizes: list[Value]) -> frozenset[sympy.Expr]:
     for v in dict.fromkeys(sizes):  # the same length recurs along a network
         if is_num(v):
             continue
-        k, rest = sympy.expand(v).as_coeff_Add()
-        c, a = rest.as_coeff_Mul()
-        if isinstance(a, (sympy.floor, sympy.ceiling)) and c > 0 and (1 - k) / c > -1:
+        a = _nonneg_atom(v)
+        if a is not None:
             out.add(a)
     return frozenset(out)
+
+
+@functools.lru_cache(maxsize=16384)
+def _nonneg_atom(v: sympy.Expr) -> sympy.Expr | None:
+    """The atom of :func:`_known_nonneg` that the size ``v`` proves >= 0, or None; cached (a
+    network's sizes recur from one analysis to the next)."""
+    k, rest = sympy.expand(v).as_coeff_Add()
+    c, a = rest.as_coeff_Mul()
+    if isinstance(a, (sympy.floor, sympy.ceiling)) and c > 0 and (1 - k) / c > -1:
+        return a
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _max(cands: tuple[Value, ...]) -> sympy.Expr:
+    """``Max(*cands)`` unevaluated (sympy's pairwise comparisons cost seconds), cached: it
+    sorts its arguments, and the same peak recurs in every analysis of a network."""
+    return sympy.Max(*cands, evaluate=False)
 

@@ -1,15 +1,15 @@
 """Time every layer inside real networks: the measurements the in-context time model learns from.
 
-Each *run* is one network (a zoo model, or a torchvision model imported by
-:func:`cnncalc.from_torch`) at one input size, batch and thread count. cnncalc builds the
-network from its own analysis (one module per layer, :func:`cnncalc.pytorch.build.build`), warms
-it up, then repeats, interleaved so that both see the same machine: one plain forward pass
-(the network's time) and one pass with per-layer hooks (:class:`~.timing.LayerTimer`: each
-layer's time where it really runs, after the layer before it, its input fresh or not in cache).
-A run appends one row per layer (its median time and the features of
-:func:`cnncalc.cost.features.layer_features`) and one ``(network)`` row, all at once: a run is
-in the CSV whole or not at all, so an interrupted calibration resumes at the next run and loses
-nothing that finished.
+Each *run* is one network (a zoo model, a small teaching network of ``suite/``, or a
+torchvision model imported by :func:`cnncalc.from_torch`) at one input size, batch and thread
+count. cnncalc builds the network from its own analysis (one module per layer,
+:func:`cnncalc.pytorch.build.build`), warms it up, then repeats, interleaved so that both see
+the same machine: one plain forward pass (the network's time) and one pass with per-layer
+hooks (:class:`~.timing.LayerTimer`: each layer's time where it really runs, after the layer
+before it, its input fresh or not in cache). A run appends one row per layer (its median time
+and the features of :func:`cnncalc.cost.features.layer_features`) and one ``(network)`` row,
+all at once: a run is in the CSV whole or not at all, so an interrupted calibration resumes at
+the next run and loses nothing that finished.
 
 PyTorch's eager CPU path runs a convolution, its batch norm and its ReLU as separate kernels, so
 every layer has its own time; the layer before (``prev``) is a feature, so a fusing backend's
@@ -41,14 +41,20 @@ class Net:
     """A network of the calibration suite and its input sizes (height, width)."""
 
     name: str
-    source: str  # "zoo" or "torchvision"
+    source: str  # "zoo", "suite" (a JSON file of suite/) or "torchvision"
     sizes: tuple[tuple[int, int], ...]
 
 
 _S3 = ((64, 96), (160, 160), (224, 224))
+_DIGITS = ((28, 28), (32, 32), (48, 48))
 SUITE: tuple[Net, ...] = (
     Net("seed_example", "zoo", ((32, 32), (64, 48), (96, 96))),
     Net("lenet5", "zoo", ((32, 32), (36, 40), (48, 48))),
+    # Small networks of tutorials and textbooks: the layers of a network that fits in cache.
+    Net("lenet1", "suite", _DIGITS), Net("d2l_lenet", "suite", _DIGITS),
+    Net("mnist_cnn", "suite", _DIGITS),
+    Net("cifar_tutorial", "suite", ((32, 32), (40, 40), (64, 64))),
+    Net("tiny_vgg", "suite", ((32, 32), (64, 64), (96, 96))),
     Net("alexnet", "zoo", ((127, 127), (160, 160), (224, 224))),
     Net("vgg16", "zoo", ((64, 64), (128, 128), (224, 224))),
     Net("resnet18", "zoo", _S3), Net("resnet50", "zoo", _S3),
@@ -71,11 +77,12 @@ SUITE: tuple[Net, ...] = (
     Net("regnet_x_1_6gf", "torchvision", _S3), Net("densenet169", "torchvision", _S3),
     Net("convnext_tiny", "torchvision", _S3),
 )
-"""The default suite: the zoo and 20 imported torchvision models, at three sizes each."""
+"""The default suite: the zoo, 5 small networks of tutorials and textbooks and 20 imported
+torchvision models, at three sizes each."""
 
-BATCH_NETS = ("seed_example", "lenet5", "resnet18", "resnet50", "mobilenet_v2", "squeezenet1_0",
-              "googlenet", "vgg11", "shufflenet_v2_x1_0", "mnasnet1_0", "efficientnet_b0",
-              "regnet_x_400mf")
+BATCH_NETS = ("seed_example", "lenet5", "lenet1", "d2l_lenet", "mnist_cnn", "resnet18",
+              "resnet50", "mobilenet_v2", "squeezenet1_0", "googlenet", "vgg11",
+              "shufflenet_v2_x1_0", "mnasnet1_0", "efficientnet_b0", "regnet_x_400mf")
 """Networks also timed at the larger batches, at :data:`BATCH_SIZE`."""
 BATCH_SIZE = (64, 64)
 
@@ -115,9 +122,12 @@ def plan(suite: Sequence[Net] = SUITE, threads: Sequence[int] = (1,),
 
 
 def architecture(net: Net) -> Any:
-    """What :func:`cnncalc.analyze` takes for ``net``: a zoo name, or the imported module."""
+    """What :func:`cnncalc.analyze` takes for ``net``: a zoo name, the path of a suite
+    network's JSON file, or the imported module."""
     if net.source == "zoo":
         return net.name
+    if net.source == "suite":
+        return Path(__file__).with_name("suite") / f"{net.name}.json"
     if net.source != "torchvision":
         raise CnnCalcError(f"unknown network source {net.source!r}", kind="input")
     from ..pytorch.tvshim import declare_torchvision_ops

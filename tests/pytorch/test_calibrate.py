@@ -136,3 +136,39 @@ def test_in_context_timing_on_cuda_without_cuda_is_a_clear_error(tmp_path: Path)
         pytest.skip("this machine has CUDA")
     with pytest.raises(cnncalc.CnnCalcError, match="CUDA is not available"):
         collect(tmp_path / "c.csv", plan(SUITE[:1]), device="cuda", progress=False)
+
+
+# The small networks of the calibration suite, at their first size, with the parameters their
+# sources print or the arithmetic gives (weights + biases per layer).
+SMALL_NETS = {
+    # pytorch/examples mnist/main.py: 9216 = 64*12*12 features
+    "mnist_cnn": (28, 28, (3*3*1*32 + 32) + (3*3*32*64 + 64) + (9216*128 + 128)
+                  + (128*10 + 10)),
+    # the CIFAR-10 tutorial's Net, 62,006 parameters: 400 = 16*5*5 features
+    "cifar_tutorial": (32, 32, (5*5*3*6 + 6) + (5*5*6*16 + 16) + (400*120 + 120)
+                       + (120*84 + 84) + (84*10 + 10)),
+    # Dive into Deep Learning's LeNet (padded first convolution)
+    "d2l_lenet": (28, 28, (5*5*1*6 + 6) + (5*5*6*16 + 16) + (400*120 + 120) + (120*84 + 84)
+                  + (84*10 + 10)),
+    "lenet1": (28, 28, (5*5*1*4 + 4) + (5*5*4*12 + 12) + (12*4*4*10 + 10)),
+    "tiny_vgg": (32, 32, (3*3*3*10 + 10) + 3 * (3*3*10*10 + 10) + (10*5*5*10 + 10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_NETS))
+def test_small_suite_networks_count_as_torch_does(name: str) -> None:
+    from cnncalc.pytorch.incontext import SUITE, architecture
+    (net,) = [n for n in SUITE if n.name == name]
+    h, w, params = SMALL_NETS[name]
+    assert (net.source, net.sizes[0]) == ("suite", (h, w))
+    an = cnncalc.analyze(architecture(net), {"N": 1, "H": h, "W": w})
+    assert an.totals.params == params
+    report = cnncalc.validate(architecture(net), {"N": 1, "H": h, "W": w}, device="cpu",
+                              repeats=0)
+    assert report.ok, report.summary()
+
+
+def test_small_suite_networks_published_counts() -> None:
+    """The totals those examples print (torchinfo / the tutorials' own summaries)."""
+    assert SMALL_NETS["mnist_cnn"][2] == 1_199_882
+    assert SMALL_NETS["cifar_tutorial"][2] == 62_006

@@ -71,20 +71,27 @@ def _difference(lhs: sympy.Expr, rhs: sympy.Expr) -> sympy.Expr:
     return sympy.expand(lhs - rhs)
 
 
+@functools.lru_cache(maxsize=16384)
+def _size_conditions(v: sympy.Expr) -> tuple[tuple[str, sympy.Expr], ...]:
+    """``(text, f - 1)`` for each condition ``f >= 1`` that a symbolic size ``v`` makes
+    (cached: a network's sizes recur from one analysis to the next).
+
+    A size that is a product of sizes (after a flatten) is >= 1 when each is; a quotient (a
+    reshape's -1 axis, C*H/S) is not such a product: it must be."""
+    factors = sympy.Mul.make_args(v)
+    if any(f.is_Pow and f.exp.is_negative for f in factors):
+        factors = (v,)
+    return tuple((f"{pretty(f)} >= 1", f - 1) for f in factors if not f.is_Number)
+
+
 def _conditions(shapes: Iterable[Sequence[Value]], notes: Sequence[Note]) -> list[_Cond]:
     out: dict[str, _Cond] = {}
     sizes = dict.fromkeys(v for shape in shapes for v in shape)  # the same length recurs
     for v in sizes:
         if not is_num(v):
-            # A size that is a product of sizes (after a flatten) is >= 1 when each is; a
-            # quotient (a reshape's -1 axis, C*H/S) is not such a product: it must be.
-            factors = sympy.Mul.make_args(v)
-            if any(f.is_Pow and f.exp.is_negative for f in factors):
-                factors = (v,)
-            for f in factors:
-                if not f.is_Number:
-                    out.setdefault(f"{pretty(f)} >= 1", _Cond(f - 1, "ge",
-                                                              f"{pretty(f)} >= 1", None))
+            for text, e in _size_conditions(v):
+                if text not in out:
+                    out[text] = _Cond(e, "ge", text, None)
     seen: set[tuple[Value, Value]] = set()  # the 'ge' conditions met so far (the first is kept)
     for n in notes:
         if n.kind not in ("ge", "eq"):

@@ -90,11 +90,15 @@ def pieces(s: str, sol: Sol) -> str:
 def residues(s: str, p: int, res: Iterable[int]) -> str:
     """The shortest modulus describing the residue set, in words."""
     res = set(res)
+    inside = all(0 <= r < p for r in res)
     for q in range(1, p + 1):
         if p % q:
             continue
         small = {r % q for r in res}
-        if all((r % q in small) == (r in res) for r in range(p)):
+        # The residues mod p of the classes ``small`` mod q hold ``res``; they are ``res``
+        # when there are as many (p/q lifts of each class).
+        if (len(small) * (p // q) == len(res) if inside
+                else all((r % q in small) == (r in res) for r in range(p))):
             if q == 1:
                 return f"{s}: any value"
             if len(small) == 1:

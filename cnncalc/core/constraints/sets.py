@@ -55,9 +55,17 @@ def meet(a: Sol, b: Sol) -> Sol | None:
     p = math.lcm(a[0], b[0])
     if p > MAX_PERIOD:
         return None
+    (pa, ra), (pb, rb) = a, b
+    # The residues r mod p that both sides hold lift one side's residues (r mod pa, or mod
+    # pb): walk the lifts of the side with fewer, in increasing order (as range(p) would).
+    if len(ra) * (p // pa) <= len(rb) * (p // pb):
+        lifts = [x + k * pa for x in ra if 0 <= x < pa for k in range(p // pa)]
+    else:
+        lifts = [x + k * pb for x in rb if 0 <= x < pb for k in range(p // pb)]
+    lifts.sort()
     out: dict[int, Intervals] = {}
-    for r in range(p):
-        ia, ib = a[1].get(r % a[0]), b[1].get(r % b[0])
+    for r in lifts:
+        ia, ib = ra.get(r % pa), rb.get(r % pb)
         if ia and ib:
             got = tight(cut(ia, ib), r, p)
             if got:
