@@ -33,12 +33,13 @@ def log10_bound(v: int | sympy.Basic, log10_symbol: float) -> float:
     Iterative (no recursion limit), one visit per distinct sub-expression."""
     if isinstance(v, int):
         return _ilog10(v)
-    return _log10_bound_expr(v, float(log10_symbol))
+    return log10_bound_expr(v, float(log10_symbol))
 
 
 @functools.lru_cache(maxsize=65536)
-def _log10_bound_expr(v: sympy.Basic, ls: float) -> float:
-    """:func:`log10_bound` of an expression (cached: layers repeat the same sizes)."""
+def log10_bound_expr(v: sympy.Basic, ls: float) -> float:
+    """:func:`log10_bound` of an expression, ``ls`` a float (cached: layers repeat the same
+    sizes); for callers that know ``v`` is no int."""
     memo: dict[sympy.Basic, float] = {}
     stack: list[tuple[sympy.Basic, bool]] = [(v, False)]
     while stack:

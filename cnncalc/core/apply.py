@@ -21,7 +21,7 @@ from ..algebra.arith import (
     is_num,
     log10_bound,
 )
-from ..algebra.bounds import _log10_bound_expr
+from ..algebra.bounds import log10_bound_expr
 from ..algebra.budget import close_layer, open_layer
 from ..algebra.expr import names_in
 from ..errors import CnnCalcError
@@ -179,7 +179,7 @@ def _check_values(out: Out, layer: LayerBase, ins: Sequence[Tensor], ctx: Ctx,
             continue
         if getattr(v, "is_Symbol", False) and _SYMBOL_OK:
             continue  # a size name: bounded by the largest binding
-        b = _log10_bound_expr(v, ls)  # log10_bound of a formula (v is no int)
+        b = log10_bound_expr(v, ls)  # log10_bound of a formula (v is no int)
         if b <= MAX_RESULT_LOG10:  # within either limit
             continue
         if b > (MAX_RESULT_LOG10 if getattr(v, "is_Number", False) else MAX_SYMBOLIC_LOG10):
