@@ -26,12 +26,13 @@ from cnncalc.cost.lono import load_context_csv
 from cnncalc.pytorch.incontext import SUITE, collect, plan
 
 
-def _times(path: Path) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
-    """Whole-network and per-layer medians of a context CSV, by run id (and layer index)."""
+def _times(path: Path) -> tuple[dict[str, float], dict[tuple[str, str], float], dict[str, int]]:
+    """Whole-network and per-layer medians of a context CSV, by run id (and layer name), and
+    each run's thread count."""
     data = load_context_csv(path)
     nets = {k: r.seconds for k, r in data.runs.items()}
     layers = {(r["run"], r["layer"]): float(r["seconds"]) for r in data.rows}
-    return nets, layers
+    return nets, layers, {k: r.threads for k, r in data.runs.items()}
 
 
 def _row(label: str, a: dict, b: dict) -> str:
@@ -60,14 +61,14 @@ def main() -> None:
         collect(out / f"{name}.csv", runs, budget_s=7 * 86400, progress=False,
                 log=lambda s: print(s, file=sys.stderr))
         print(f"pass {name}: {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    a_net, a_lay = _times(out / "a.csv")
-    b_net, b_lay = _times(out / "b.csv")
-    s_net, s_lay = _times(Path(args.shipped))
+    a_net, a_lay, threads = _times(out / "a.csv")
+    b_net, b_lay, _ = _times(out / "b.csv")
+    s_net, s_lay, _ = _times(Path(args.shipped))
     print(f"{'comparison':<44} {'count':>6} {'median':>9} {'worst':>9} {'within 10%':>10}")
-    for t in sorted({int(k.rsplit('@t', 1)[1]) for k in a_net}):
+    for t in sorted(set(threads.values())):
         def keep(d: dict, t: int = t) -> dict:
             return {k: v for k, v in d.items()
-                    if int((k if isinstance(k, str) else k[0]).rsplit("@t", 1)[1]) == t}
+                    if threads.get(k if isinstance(k, str) else k[0]) == t}
         print(_row(f"networks, {t} thread(s): pass b vs pass a", keep(a_net), keep(b_net)))
         print(_row(f"networks, {t} thread(s): pass a vs shipped", keep(s_net), keep(a_net)))
         print(_row(f"layers,   {t} thread(s): pass b vs pass a", keep(a_lay), keep(b_lay)))
